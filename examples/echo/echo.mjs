@@ -1,0 +1,53 @@
+// The echo server, startable from a test or a benchmark: startEchoServer(options) resolves to
+// { port, close() } once listening.
+import http from 'node:http';
+import { WebSocketServer } from '@wsroute/core';
+
+/** Echo limits: big messages, any number of fragments (Autobahn case 9.x). */
+export const ECHO_LIMITS = {
+  maxPayload: 64 * 1024 * 1024,
+  maxFragments: Number.POSITIVE_INFINITY,
+  heartbeatInterval: 0,
+};
+
+/** Handlers that send every message back with the same type. */
+export const echoHandler = {
+  onMessage(connection, message) {
+    connection.send(message);
+  },
+};
+
+/** The route options shared by every adapter's echo server. */
+export function echoRoute(deflate) {
+  return {
+    ...ECHO_LIMITS,
+    protocols: { 'chat.v2': echoHandler, chat: echoHandler },
+    defaultProtocol: echoHandler,
+    ...(deflate ? { perMessageDeflate: true } : {}),
+  };
+}
+
+async function startNode({ port, host, deflate }) {
+  const wss = new WebSocketServer().route('*', echoRoute(deflate));
+  const server = wss.attach(http.createServer());
+  await new Promise((resolve) => server.listen(port, host, resolve));
+  return {
+    port: server.address().port,
+    async close() {
+      await wss.close({ timeout: 1000 });
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+const adapters = { node: startNode };
+
+/**
+ * Starts the echo server with the given adapter.
+ * @param {{ port: number, host: string, deflate?: boolean, adapter?: string }} options
+ */
+export async function startEchoServer({ port, host = '127.0.0.1', deflate = false, adapter = 'node' }) {
+  const start = adapters[adapter];
+  if (!start) throw new TypeError(`unknown adapter ${adapter}; one of ${Object.keys(adapters).join(', ')}`);
+  return start({ port, host, deflate });
+}

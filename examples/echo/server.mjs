@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+// Echo server for conformance tools and benchmarks.
+//
+//   node examples/echo/server.mjs --port 9001 [--host 127.0.0.1] [--deflate] [--adapter node]
+//
+// Echoes every message on any path with the same type, speaks the subprotocols `chat.v2` and
+// `chat`, also accepts clients that offer none, allows messages up to 64 MiB and any number
+// of fragments per message (conformance suites send 16 MiB in 64-byte fragments).
+import { parseArgs } from 'node:util';
+import { startEchoServer } from './echo.mjs';
+
+const { values } = parseArgs({
+  options: {
+    port: { type: 'string', default: '9001' },
+    host: { type: 'string', default: '127.0.0.1' },
+    deflate: { type: 'boolean', default: false },
+    adapter: { type: 'string', default: 'node' },
+  },
+});
+
+const port = Number(values.port);
+if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  process.stderr.write(`invalid --port ${values.port}\n`);
+  process.exit(2);
+}
+
+const server = await startEchoServer({
+  port,
+  host: values.host,
+  deflate: values.deflate,
+  adapter: values.adapter,
+});
+process.stdout.write(`echo server (${values.adapter}) listening on ws://${values.host}:${server.port}\n`);
+
+const stop = () => {
+  server.close().then(() => process.exit(0));
+};
+process.once('SIGINT', stop);
+process.once('SIGTERM', stop);

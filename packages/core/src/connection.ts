@@ -1,0 +1,560 @@
+/**
+ * One WebSocket connection after the 101: state, the closing handshake, heartbeat, idle
+ * timeout and backpressure in both directions.
+ *
+ * Closing handshake (RFC 6455 §7.1, server side):
+ *
+ * ```
+ *   we close:   open --close()--> closing --peer's close frame--> end TCP --'close'--> closed
+ *   peer closes: open --peer's close frame--> echo its code, end TCP --'close'--> closed
+ *   failure:    open --fail(code)--> send close(code), end TCP --'close'--> closed
+ *   every path: closeTimeout after closing starts, the socket is destroyed
+ * ```
+ * @module
+ */
+import type { Duplex } from 'node:stream';
+import { isValidCloseCode } from './close-codes.js';
+import { MAX_CLOSE_REASON_BYTES, MAX_CONTROL_PAYLOAD, Opcode } from './constants.js';
+import { ProtocolErrorCode, WebSocketError } from './errors.js';
+import { FrameParser, type FrameParserSink, type MessageInflater } from './frame-parser.js';
+import { FrameWriter } from './frame-writer.js';
+import { Inbox } from './inbox.js';
+import type { ErasedProtocol, RawMessage, RawOutgoing } from './protocol.js';
+
+/** Connection states. */
+export const ConnectionState = {
+  Open: 'open',
+  Closing: 'closing',
+  Closed: 'closed',
+} as const;
+export type ConnectionState = (typeof ConnectionState)[keyof typeof ConnectionState];
+
+/** Per-connection settings, resolved from the route's options. */
+export interface ConnectionOptions {
+  /** Largest incoming message in bytes (1009 beyond). */
+  readonly maxPayload: number;
+  /** Most frames per incoming message (1009 beyond). */
+  readonly maxFragments: number;
+  /** Largest outgoing frame; larger messages are fragmented. */
+  readonly maxFrameSize: number;
+  /** How long to wait for the peer during the closing handshake, in ms. */
+  readonly closeTimeout: number;
+  /** Ping interval in ms; a peer silent for a whole interval is terminated. 0 turns it off. */
+  readonly heartbeatInterval: number;
+  /** Close (1001) after this many ms without a data message. 0 turns it off. */
+  readonly idleTimeout: number;
+  /** `send()` returns false once this many bytes wait to be written. */
+  readonly sendHighWaterMark: number;
+  /** Reading pauses while this many async `onMessage` calls are pending. */
+  readonly maxPendingMessages: number;
+  /** Reading pauses while this many bytes of messages wait for a consumer. */
+  readonly inboxHighWaterMark: number;
+}
+
+/** What `accept()` hands the connection. Internal. */
+export interface ConnectionInit<TData> {
+  readonly socket: Duplex;
+  readonly data: TData;
+  readonly protocol: string | undefined;
+  readonly extensions: string | undefined;
+  readonly handlers: ErasedProtocol<TData>;
+  readonly options: ConnectionOptions;
+  readonly inflater?: MessageInflater | undefined;
+  readonly onClosed?: ((connection: Connection<TData, never, unknown>) => void) | undefined;
+}
+
+// Reasons reading is paused, as bits: reading resumes when none is left.
+const PAUSE_OPENING = 1;
+const PAUSE_PENDING = 2;
+const PAUSE_INBOX = 4;
+const PAUSE_PARSER = 8;
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * A WebSocket connection, server side.
+ * @typeParam TData - per-connection data attached at upgrade time
+ * @typeParam TOut - what `send()` accepts (the protocol's outgoing type)
+ * @typeParam TIn - decoded incoming messages, as `messages()` yields them
+ */
+export class Connection<TData = unknown, TOut = RawOutgoing, TIn = RawMessage> {
+  /** Per-connection data attached at upgrade time (e.g. the authenticated user). */
+  readonly data: TData;
+  /** The negotiated subprotocol, or undefined when none was. */
+  readonly protocol: string | undefined;
+  /** The negotiated extensions as answered in `Sec-WebSocket-Extensions`, or ''. */
+  readonly extensions: string;
+
+  readonly #socket: Duplex;
+  readonly #options: ConnectionOptions;
+  readonly #handlers: ErasedProtocol<TData>;
+  readonly #parser: FrameParser;
+  readonly #writer: FrameWriter;
+  readonly #onClosed: ((connection: Connection<TData, never, unknown>) => void) | undefined;
+  #state: ConnectionState = ConnectionState.Open;
+  #pauseReasons = 0;
+  #pendingHandlers = 0;
+  #inbox: Inbox<TIn> | undefined;
+  #isIterating = false;
+  #isAlive = true;
+  #needsDrain = false;
+  #drainWaiters: Array<() => void> = [];
+  #lastMessageAt = 0;
+  #receivedCode: number | undefined;
+  #receivedReason = '';
+  #sentCode: number | undefined;
+  #closeTimer: NodeJS.Timeout | undefined;
+  #heartbeatTimer: NodeJS.Timeout | undefined;
+  #idleTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * Made by `accept()`; not constructed directly.
+   * @param init - socket, handlers and resolved options
+   */
+  constructor(init: ConnectionInit<TData>) {
+    this.#socket = init.socket;
+    this.data = init.data;
+    this.protocol = init.protocol;
+    this.extensions = init.extensions ?? '';
+    this.#handlers = init.handlers;
+    this.#options = init.options;
+    this.#onClosed = init.onClosed as
+      | ((connection: Connection<TData, never, unknown>) => void)
+      | undefined;
+    this.#writer = new FrameWriter(init.socket, { maxFrameSize: init.options.maxFrameSize });
+    this.#parser = new FrameParser(this.#sink, {
+      expectMasked: true,
+      maxPayload: init.options.maxPayload,
+      maxFragments: init.options.maxFragments,
+      ...(init.inflater ? { inflater: init.inflater } : {}),
+    });
+  }
+
+  /** This connection as the type-erased handlers see it. */
+  get #erased(): Connection<TData, unknown, unknown> {
+    return this as unknown as Connection<TData, unknown, unknown>;
+  }
+
+  /** The connection state. */
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  /** Whether messages can be sent. */
+  get isOpen(): boolean {
+    return this.#state === ConnectionState.Open;
+  }
+
+  /** Bytes accepted by `send()` and not yet handed to the operating system. */
+  get bufferedAmount(): number {
+    return this.#socket.writableLength + this.#writer.pendingBytes;
+  }
+
+  /** The peer's IP address, when the socket is a TCP socket. */
+  get remoteAddress(): string | undefined {
+    const socket: object = this.#socket;
+    return 'remoteAddress' in socket && typeof socket.remoteAddress === 'string'
+      ? socket.remoteAddress
+      : undefined;
+  }
+
+  /**
+   * Sends a message: a string as text, bytes as binary, or the protocol's outgoing type
+   * through its codec. Messages sent when the connection is not open are dropped.
+   * @param message - the message
+   * @returns false when the caller should wait (`onDrain` / `drained()`) before sending more
+   */
+  send(message: TOut): boolean {
+    if (this.#state !== ConnectionState.Open) return false;
+    const encode = this.#handlers.encode;
+    const raw = encode ? encode(message) : (message as RawOutgoing);
+    if (typeof raw === 'string') this.#writer.writeText(raw);
+    else this.#writer.writeMessage(Opcode.Binary, raw);
+    return this.#checkBackpressure();
+  }
+
+  /**
+   * Sends a ping (RFC 6455 §5.5.2).
+   * @param payload - up to 125 bytes of application data
+   * @throws RangeError when the payload is larger than 125 bytes
+   */
+  ping(payload: string | Uint8Array = EMPTY): void {
+    const bytes = typeof payload === 'string' ? Buffer.from(payload) : payload;
+    if (bytes.byteLength > MAX_CONTROL_PAYLOAD) {
+      throw new RangeError('a ping payload is limited to 125 bytes');
+    }
+    if (this.#state !== ConnectionState.Open) return;
+    this.#writer.writeMessage(Opcode.Ping, bytes);
+  }
+
+  /**
+   * Resolves when buffered output has fallen below the high-water mark, or the connection closed.
+   * @returns a promise that never rejects
+   */
+  drained(): Promise<void> {
+    if (this.bufferedAmount < this.#options.sendHighWaterMark || !this.isOpen) {
+      return Promise.resolve();
+    }
+    this.#needsDrain = true;
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+  }
+
+  /**
+   * Reads messages as an async iterator instead of `onMessage`: reading pauses while the
+   * consumer lags, and the iteration ends when the connection closes.
+   * @returns an async iterator over decoded messages
+   */
+  messages(): AsyncIterableIterator<TIn> {
+    this.#isIterating = true;
+    const inbox = this.#inbox ?? new Inbox<TIn>();
+    this.#inbox = inbox;
+    if (this.#state === ConnectionState.Closed) inbox.end();
+    const resume = () => {
+      if (inbox.bytes < this.#options.inboxHighWaterMark) this.#resumeReading(PAUSE_INBOX);
+    };
+    const iterator: AsyncIterableIterator<TIn> = {
+      next: async () => {
+        const result = await inbox.next();
+        resume();
+        return result;
+      },
+      return: async () => {
+        this.#isIterating = false;
+        resume();
+        return { value: undefined, done: true };
+      },
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
+  }
+
+  /**
+   * Starts the closing handshake (RFC 6455 §7.1.2).
+   * @param code - a close code that may be sent: 1000–1003, 1007–1014, 3000–4999
+   * @param reason - at most 123 bytes once UTF-8 encoded
+   * @throws RangeError for an invalid code or an over-long reason
+   */
+  close(code: number = 1000, reason = ''): void {
+    if (!isValidCloseCode(code)) throw new RangeError(`invalid close code ${code}`);
+    if (Buffer.byteLength(reason) > MAX_CLOSE_REASON_BYTES) {
+      throw new RangeError('a close reason is limited to 123 UTF-8 bytes');
+    }
+    if (this.#state !== ConnectionState.Open) return;
+    this.#startClosing(code, reason);
+  }
+
+  /** Destroys the socket at once, without a closing handshake. */
+  terminate(): void {
+    this.#socket.destroy();
+  }
+
+  /**
+   * Starts the connection: listens to the socket, runs `onOpen`, then feeds the bytes that
+   * arrived with the handshake. Internal, called by `accept()`.
+   * @param head - bytes received after the request headers
+   */
+  start(head: Buffer): void {
+    const socket = this.#socket;
+    socket.on('data', this.#onSocketData);
+    socket.on('end', this.#onSocketEnd);
+    socket.on('close', this.#onSocketClose);
+    socket.on('drain', this.#onSocketDrain);
+    socket.on('error', this.#onSocketError);
+    this.#startTimers();
+    const onOpen = this.#handlers.handler.onOpen;
+    if (onOpen) {
+      const result = this.#call(() => onOpen.call(this.#handlers.handler, this.#erased));
+      if (result) {
+        this.#inbox ??= new Inbox<TIn>();
+        this.#pauseReading(PAUSE_OPENING);
+        result.then(this.#onOpened, this.#onHandlerRejected);
+      }
+    }
+    if (head.length > 0) this.#onSocketData(head);
+  }
+
+  readonly #sink: FrameParserSink = {
+    onMessage: (data, isBinary) => this.#onMessage(data, isBinary),
+    onPing: (payload) => {
+      if (this.#state === ConnectionState.Open) this.#writer.writeMessage(Opcode.Pong, payload);
+      const onPing = this.#handlers.handler.onPing;
+      if (onPing) this.#call(() => onPing.call(this.#handlers.handler, this.#erased, payload));
+    },
+    onPong: (payload) => {
+      const onPong = this.#handlers.handler.onPong;
+      if (onPong) this.#call(() => onPong.call(this.#handlers.handler, this.#erased, payload));
+    },
+    onClose: (code, reason) => this.#onCloseFrame(code, reason),
+    onFail: (closeCode, errorCode, message) => this.#fail(closeCode, errorCode, message),
+    onPausedChange: (paused) => {
+      if (paused) this.#pauseReading(PAUSE_PARSER);
+      else this.#resumeReading(PAUSE_PARSER);
+    },
+  };
+
+  readonly #onSocketData = (chunk: Buffer): void => {
+    this.#isAlive = true;
+    const writer = this.#writer;
+    writer.beginBatch();
+    try {
+      this.#parser.push(chunk);
+    } finally {
+      writer.endBatch();
+    }
+  };
+
+  readonly #onSocketEnd = (): void => {
+    // The peer half-closed: without a close frame this is an abnormal closure (1006).
+    if (!this.#socket.writableEnded) this.#socket.end();
+  };
+
+  readonly #onSocketDrain = (): void => {
+    if (!this.#needsDrain || this.bufferedAmount >= this.#options.sendHighWaterMark) return;
+    this.#needsDrain = false;
+    this.#releaseDrainWaiters();
+    const onDrain = this.#handlers.handler.onDrain;
+    if (onDrain && this.#state === ConnectionState.Open) {
+      this.#call(() => onDrain.call(this.#handlers.handler, this.#erased));
+    }
+  };
+
+  readonly #onSocketError = (): void => {
+    // A reset or broken pipe: 'close' follows and reports 1006; nothing else to do here.
+  };
+
+  readonly #onSocketClose = (): void => {
+    if (this.#state === ConnectionState.Closed) return;
+    this.#state = ConnectionState.Closed;
+    clearTimeout(this.#closeTimer);
+    clearInterval(this.#heartbeatTimer);
+    clearTimeout(this.#idleTimer);
+    this.#releaseDrainWaiters();
+    this.#inbox?.end();
+    this.#onClosed?.(this as unknown as Connection<TData, never, unknown>);
+    const code = this.#receivedCode ?? this.#sentCode ?? 1006;
+    const onClose = this.#handlers.handler.onClose;
+    if (onClose) {
+      this.#call(() => onClose.call(this.#handlers.handler, this.#erased, code, this.#receivedReason));
+    }
+  };
+
+  readonly #onOpened = (): void => {
+    this.#resumeReading(PAUSE_OPENING);
+    if (this.#isIterating) return;
+    const inbox = this.#inbox;
+    this.#inbox = undefined;
+    if (!inbox) return;
+    for (let entry = inbox.shift(); entry; entry = inbox.shift()) this.#dispatch(entry.item);
+  };
+
+  readonly #onHandlerSettled = (): void => {
+    if (--this.#pendingHandlers < this.#options.maxPendingMessages) {
+      this.#resumeReading(PAUSE_PENDING);
+    }
+  };
+
+  readonly #onHandlerRejected = (error: unknown): void => {
+    this.#onHandlerSettled();
+    this.#handlerFailed(error);
+  };
+
+  #onMessage(data: Buffer, isBinary: boolean): void {
+    if (this.#state !== ConnectionState.Open) return;
+    this.#lastMessageAt = this.#options.idleTimeout > 0 ? Date.now() : 0;
+    const raw: RawMessage = isBinary ? data : data.toString();
+    let message: unknown = raw;
+    const { decode, validate } = this.#handlers;
+    if (decode) {
+      try {
+        message = decode(raw, isBinary);
+      } catch (error) {
+        this.#fail(1007, ProtocolErrorCode.DecodeFailed, 'message could not be decoded', error);
+        return;
+      }
+    }
+    if (validate) {
+      let isValid = false;
+      try {
+        isValid = validate(message);
+      } catch (error) {
+        this.#handlerFailed(error);
+        return;
+      }
+      if (!isValid) {
+        this.#fail(1008, ProtocolErrorCode.ValidationFailed, 'message failed validation');
+        return;
+      }
+    }
+    const inbox = this.#inbox;
+    if (inbox) {
+      inbox.push(message as TIn, data.length);
+      if (inbox.bytes >= this.#options.inboxHighWaterMark) this.#pauseReading(PAUSE_INBOX);
+      return;
+    }
+    this.#dispatch(message as TIn);
+  }
+
+  #dispatch(message: TIn): void {
+    const handler = this.#handlers.handler;
+    const onMessage = handler.onMessage;
+    if (!onMessage || this.#state === ConnectionState.Closed) return;
+    const result = this.#call(() => onMessage.call(handler, this.#erased, message));
+    if (!result) return;
+    if (++this.#pendingHandlers >= this.#options.maxPendingMessages) {
+      this.#pauseReading(PAUSE_PENDING);
+    }
+    result.then(this.#onHandlerSettled, this.#onHandlerRejected);
+  }
+
+  /** Runs a user handler; a throw goes to onError and closes with 1011. Returns a thenable result. */
+  #call(run: () => unknown): PromiseLike<unknown> | undefined {
+    let result: unknown;
+    try {
+      result = run();
+    } catch (error) {
+      this.#handlerFailed(error);
+      return undefined;
+    }
+    if (typeof result === 'object' && result !== null && 'then' in result) {
+      const then: unknown = result.then;
+      if (typeof then === 'function') return result as PromiseLike<unknown>;
+    }
+    return undefined;
+  }
+
+  #handlerFailed(error: unknown): void {
+    this.#reportError(error);
+    if (this.#state === ConnectionState.Open) this.#startClosing(1011, 'internal error');
+  }
+
+  #reportError(error: unknown): void {
+    const onError = this.#handlers.handler.onError;
+    if (!onError) return;
+    try {
+      onError.call(this.#handlers.handler, this.#erased, error);
+    } catch {
+      // An error hook that throws has nowhere left to report to.
+    }
+  }
+
+  #onCloseFrame(code: number | undefined, reason: string): void {
+    this.#receivedCode = code ?? 1005;
+    this.#receivedReason = reason;
+    if (this.#state === ConnectionState.Open) {
+      // RFC 6455 §5.5.1: answer with a close frame echoing the status code.
+      this.#state = ConnectionState.Closing;
+      this.#writeCloseFrame(code, '');
+      this.#armCloseTimer();
+    }
+    // The handshake is complete: the server ends the TCP connection first (RFC 6455 §7.1.1).
+    this.#writer.flush();
+    this.#socket.end();
+  }
+
+  #fail(closeCode: number, code: ProtocolErrorCode, message: string, cause?: unknown): void {
+    if (this.#state === ConnectionState.Closed) return;
+    if (this.#state === ConnectionState.Open) {
+      this.#state = ConnectionState.Closing;
+      this.#sentCode = closeCode;
+      this.#writeCloseFrame(closeCode, '');
+      this.#armCloseTimer();
+    }
+    // RFC 6455 §7.1.7: after failing, close the TCP connection. The parser ignores what still
+    // arrives; reading goes on only so that the peer's FIN is seen.
+    this.#writer.flush();
+    this.#socket.end();
+    this.#reportError(
+      new WebSocketError(closeCode, code, message, cause === undefined ? undefined : { cause }),
+    );
+  }
+
+  #startClosing(code: number, reason: string): void {
+    this.#state = ConnectionState.Closing;
+    this.#sentCode = code;
+    this.#writeCloseFrame(code, reason);
+    this.#writer.flush();
+    this.#armCloseTimer();
+  }
+
+  #writeCloseFrame(code: number | undefined, reason: string): void {
+    if (code === undefined) {
+      this.#writer.writeMessage(Opcode.Close, EMPTY);
+      return;
+    }
+    const payload = Buffer.allocUnsafe(2 + Buffer.byteLength(reason));
+    payload.writeUInt16BE(code, 0);
+    payload.write(reason, 2);
+    this.#writer.writeMessage(Opcode.Close, payload);
+  }
+
+  #armCloseTimer(): void {
+    if (this.#closeTimer) return;
+    this.#closeTimer = setTimeout(() => this.#socket.destroy(), this.#options.closeTimeout);
+    this.#closeTimer.unref();
+  }
+
+  #startTimers(): void {
+    const { heartbeatInterval, idleTimeout } = this.#options;
+    if (heartbeatInterval > 0) {
+      this.#heartbeatTimer = setInterval(() => this.#onHeartbeat(), heartbeatInterval);
+      this.#heartbeatTimer.unref();
+    }
+    if (idleTimeout > 0) {
+      this.#lastMessageAt = Date.now();
+      this.#idleTimer = setTimeout(() => this.#onIdleCheck(), idleTimeout);
+      this.#idleTimer.unref();
+    }
+  }
+
+  #onHeartbeat(): void {
+    if (this.#state === ConnectionState.Closed) return;
+    if (!this.#isAlive) {
+      this.#reportError(
+        new WebSocketError(1006, ProtocolErrorCode.HeartbeatTimeout, 'no pong within the interval'),
+      );
+      this.#socket.destroy();
+      return;
+    }
+    this.#isAlive = false;
+    if (this.#state === ConnectionState.Open) this.#writer.writeMessage(Opcode.Ping, EMPTY);
+  }
+
+  #onIdleCheck(): void {
+    if (this.#state !== ConnectionState.Open) return;
+    const idleFor = Date.now() - this.#lastMessageAt;
+    const timeout = this.#options.idleTimeout;
+    if (idleFor < timeout) {
+      this.#idleTimer = setTimeout(() => this.#onIdleCheck(), timeout - idleFor);
+      this.#idleTimer.unref();
+      return;
+    }
+    this.#reportError(
+      new WebSocketError(1001, ProtocolErrorCode.IdleTimeout, `no message for ${timeout} ms`),
+    );
+    this.#startClosing(1001, 'idle timeout');
+  }
+
+  #checkBackpressure(): boolean {
+    if (this.bufferedAmount < this.#options.sendHighWaterMark) return true;
+    this.#needsDrain = true;
+    return false;
+  }
+
+  #releaseDrainWaiters(): void {
+    const waiters = this.#drainWaiters;
+    if (waiters.length === 0) return;
+    this.#drainWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  #pauseReading(reason: number): void {
+    if (this.#pauseReasons === 0) this.#socket.pause();
+    this.#pauseReasons |= reason;
+  }
+
+  #resumeReading(reason: number): void {
+    if ((this.#pauseReasons & reason) === 0) return;
+    this.#pauseReasons &= ~reason;
+    if (this.#pauseReasons === 0 && this.#state !== ConnectionState.Closed) this.#socket.resume();
+  }
+}

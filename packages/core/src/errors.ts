@@ -1,0 +1,116 @@
+/**
+ * Stable error codes and the Boom factory for handshake rejections.
+ *
+ * Before the 101 every failure is a `@hapi/boom` error whose `data.code` is one of
+ * {@link HandshakeErrorCode}; after the 101 every failure is a close frame whose reason is
+ * reported together with one of {@link ProtocolErrorCode}.
+ * @module
+ */
+import Boom from '@hapi/boom';
+
+/** Machine-readable codes of handshake rejections, found in `boom.data.code`. */
+export const HandshakeErrorCode = {
+  MethodNotAllowed: 'WS_METHOD_NOT_ALLOWED',
+  HttpVersion: 'WS_HTTP_VERSION',
+  UpgradeHeader: 'WS_UPGRADE_HEADER',
+  ConnectionHeader: 'WS_CONNECTION_HEADER',
+  HostHeader: 'WS_HOST_HEADER',
+  KeyHeader: 'WS_KEY_HEADER',
+  VersionHeader: 'WS_VERSION_HEADER',
+  ProtocolHeader: 'WS_PROTOCOL_HEADER',
+  ProtocolRequired: 'WS_PROTOCOL_REQUIRED',
+  ProtocolUnsupported: 'WS_PROTOCOL_UNSUPPORTED',
+  ProtocolSelection: 'WS_PROTOCOL_SELECTION',
+  ExtensionHeader: 'WS_EXTENSION_HEADER',
+  Origin: 'WS_ORIGIN_FORBIDDEN',
+  NotFound: 'WS_NOT_FOUND',
+  UpgradeRequired: 'WS_UPGRADE_REQUIRED',
+  HeadersTooLarge: 'WS_HEADERS_TOO_LARGE',
+  HandshakeTimeout: 'WS_HANDSHAKE_TIMEOUT',
+  ShuttingDown: 'WS_SHUTTING_DOWN',
+  Internal: 'WS_INTERNAL',
+} as const;
+export type HandshakeErrorCode = (typeof HandshakeErrorCode)[keyof typeof HandshakeErrorCode];
+
+/** Machine-readable codes of failures after the 101, reported with the close code sent. */
+export const ProtocolErrorCode = {
+  UnmaskedFrame: 'WS_UNMASKED_FRAME',
+  MaskedFrame: 'WS_MASKED_FRAME',
+  ReservedBits: 'WS_RESERVED_BITS',
+  InvalidOpcode: 'WS_INVALID_OPCODE',
+  ControlFragmented: 'WS_CONTROL_FRAGMENTED',
+  ControlTooLong: 'WS_CONTROL_TOO_LONG',
+  UnexpectedContinuation: 'WS_UNEXPECTED_CONTINUATION',
+  ExpectedContinuation: 'WS_EXPECTED_CONTINUATION',
+  InvalidLength: 'WS_INVALID_LENGTH',
+  InvalidUtf8: 'WS_INVALID_UTF8',
+  InvalidCloseCode: 'WS_INVALID_CLOSE_CODE',
+  InvalidClosePayload: 'WS_INVALID_CLOSE_PAYLOAD',
+  MessageTooBig: 'WS_MESSAGE_TOO_BIG',
+  TooManyFragments: 'WS_TOO_MANY_FRAGMENTS',
+  BufferOverflow: 'WS_BUFFER_OVERFLOW',
+  InflateFailed: 'WS_INFLATE_FAILED',
+  DecodeFailed: 'WS_DECODE_FAILED',
+  ValidationFailed: 'WS_VALIDATION_FAILED',
+  HandlerError: 'WS_HANDLER_ERROR',
+  HeartbeatTimeout: 'WS_HEARTBEAT_TIMEOUT',
+  IdleTimeout: 'WS_IDLE_TIMEOUT',
+  CloseTimeout: 'WS_CLOSE_TIMEOUT',
+  SocketError: 'WS_SOCKET_ERROR',
+} as const;
+export type ProtocolErrorCode = (typeof ProtocolErrorCode)[keyof typeof ProtocolErrorCode];
+
+/** What a handshake Boom carries in `data`. */
+export interface HandshakeErrorData {
+  readonly code: HandshakeErrorCode;
+  /** Extra response headers, e.g. `Allow` for 405 or `Sec-WebSocket-Version` for 426. */
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** A Boom whose `data` is {@link HandshakeErrorData}. */
+export type HandshakeError = Boom.Boom<HandshakeErrorData>;
+
+/**
+ * Builds the Boom for a handshake rejection.
+ * @param statusCode - the HTTP status to answer with (4xx or 5xx)
+ * @param code - the stable error code, placed in `data.code`
+ * @param message - a short human-readable explanation, sent as the response body
+ * @param headers - extra response headers
+ * @returns a Boom error; it is returned, never thrown, by the core
+ */
+export function handshakeError(
+  statusCode: number,
+  code: HandshakeErrorCode,
+  message: string,
+  headers?: Readonly<Record<string, string>>,
+): HandshakeError {
+  const data: HandshakeErrorData = headers ? { code, headers } : { code };
+  const err = new Boom.Boom<HandshakeErrorData>(message, { statusCode, data });
+  if (headers) Object.assign(err.output.headers, headers);
+  return err;
+}
+
+/**
+ * Whether a value is a handshake Boom made by {@link handshakeError}.
+ * @param value - anything
+ * @returns true for a Boom carrying a handshake error code
+ */
+export function isHandshakeError(value: unknown): value is HandshakeError {
+  if (!Boom.isBoom(value)) return false;
+  const data: unknown = value.data;
+  return typeof data === 'object' && data !== null && 'code' in data;
+}
+
+/** An error raised after the 101, with the close code that was (or will be) sent. */
+export class WebSocketError extends Error {
+  /** The close code sent to the peer. */
+  readonly closeCode: number;
+  /** The stable error code. */
+  readonly code: ProtocolErrorCode;
+  constructor(closeCode: number, code: ProtocolErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'WebSocketError';
+    this.closeCode = closeCode;
+    this.code = code;
+  }
+}

@@ -1,0 +1,476 @@
+/**
+ * Push-based WebSocket frame parser (RFC 6455 §5). It reports to a {@link FrameParserSink} and
+ * never writes to the socket: the connection decides every reply.
+ *
+ * ```
+ *            ┌── len 126 ──▶ Length16 ──┐
+ *  Header ───┼── len 127 ──▶ Length64 ──┼── size checks ──▶ MaskKey ──▶ Payload ──▶ Header
+ *     ▲      └── len ≤ 125 ─────────────┘   (unmasked: straight to Payload)   │
+ *     │                                                                        │ rsv1 message
+ *     └──────────────────── inflater callback ◀──── Inflating (paused) ◀──────┘
+ *
+ *  Any violation, or a close frame ──▶ Stopped (all further input ignored)
+ * ```
+ * @module
+ */
+import { CloseCode, isValidCloseCode } from './close-codes.js';
+import { MAX_CONTROL_PAYLOAD, Opcode } from './constants.js';
+import type { ProtocolErrorCode, WebSocketError } from './errors.js';
+import { unmask } from './mask.js';
+import { isValidUtf8, Utf8Validator } from './utf8.js';
+
+/** Receives what the {@link FrameParser} finds. Exceptions thrown here propagate out of `push()`. */
+export interface FrameParserSink {
+  /** A complete data message. For text, `data` is already validated UTF-8. `data` may be a view into a socket chunk. */
+  onMessage(data: Buffer, isBinary: boolean): void;
+  /** A ping frame; `payload` (≤ 125 bytes) may be a view into a socket chunk. */
+  onPing(payload: Buffer): void;
+  /** A pong frame; `payload` (≤ 125 bytes) may be a view into a socket chunk. */
+  onPong(payload: Buffer): void;
+  /** A valid close frame. `code` is undefined when the frame carried no payload. */
+  onClose(code: number | undefined, reason: string): void;
+  /** A protocol violation. After this the parser ignores all further input. */
+  onFail(closeCode: number, errorCode: ProtocolErrorCode, message: string): void;
+  /** Optional: called with true when the parser stops consuming (waiting on the inflater) and false when it resumes. */
+  onPausedChange?(paused: boolean): void;
+}
+
+/** Decompression hook used when permessage-deflate is negotiated (implemented elsewhere). */
+export interface MessageInflater {
+  /**
+   * Inflate one frame's payload of a compressed message. `fin` is true for the message's last frame
+   * (the inflater appends 00 00 ff ff itself). `maxBytes` is how many inflated bytes this message may still
+   * produce; the inflater must stop and call back with a WebSocketError(1009, 'WS_MESSAGE_TOO_BIG') as soon as it is
+   * crossed. Calls back exactly once, asynchronously, with the inflated bytes of this frame.
+   */
+  inflate(
+    data: Buffer,
+    fin: boolean,
+    maxBytes: number,
+    callback: (err: WebSocketError | null, inflated?: Buffer) => void,
+  ): void;
+}
+
+/** Options of a {@link FrameParser}. */
+export interface FrameParserOptions {
+  /** Server side: client frames must be masked (else 1002). Client side: frames must NOT be masked. @default true */
+  readonly expectMasked?: boolean;
+  /** Largest message in bytes (after reassembly/inflation): 1009 when exceeded — checked from the frame header, before buffering. */
+  readonly maxPayload: number;
+  /** Most frames in one message (continuations included): 1009 + WS_TOO_MANY_FRAGMENTS. Infinity allowed. */
+  readonly maxFragments: number;
+  /** Set when permessage-deflate was negotiated: RSV1 allowed on the first frame of a data message. */
+  readonly inflater?: MessageInflater;
+}
+
+const State = {
+  Header: 0,
+  Length16: 1,
+  Length64: 2,
+  MaskKey: 3,
+  Payload: 4,
+  Inflating: 5,
+  Stopped: 6,
+} as const;
+type State = (typeof State)[keyof typeof State];
+
+const EMPTY = Buffer.alloc(0);
+const { ProtocolError, InvalidPayload, MessageTooBig } = CloseCode;
+
+/** A rule broken by the peer: the close code to send, the stable error code, a short message. */
+type Violation = readonly [closeCode: number, errorCode: ProtocolErrorCode, message: string];
+
+const INVALID_TEXT: Violation = [InvalidPayload, 'WS_INVALID_UTF8', 'text is not valid UTF-8'];
+
+/**
+ * The first rule a frame header's first two bytes break, given the message in progress
+ * (`messageOpcode` 0 when none). Masking and size limits are checked by the parser.
+ */
+function checkHeader(
+  b0: number,
+  b1: number,
+  messageOpcode: number,
+  hasInflater: boolean,
+): Violation | undefined {
+  const opcode = b0 & 0x0f;
+  const isRsv1 = (b0 & 0x40) !== 0;
+  // RFC 6455 §5.2: RSV2/RSV3 have no negotiated meaning; RSV1 only with permessage-deflate.
+  if ((b0 & 0x30) !== 0) return [ProtocolError, 'WS_RESERVED_BITS', 'RSV2/RSV3 set'];
+  if (opcode === Opcode.Ping || opcode === Opcode.Pong || opcode === Opcode.Close) {
+    // RFC 6455 §5.5: control frames are never fragmented and carry at most 125 bytes.
+    if ((b0 & 0x80) === 0) return [ProtocolError, 'WS_CONTROL_FRAGMENTED', 'fragmented control'];
+    if ((b1 & 0x7f) > MAX_CONTROL_PAYLOAD) {
+      return [ProtocolError, 'WS_CONTROL_TOO_LONG', 'control frame over 125 bytes'];
+    }
+    if (isRsv1) return [ProtocolError, 'WS_RESERVED_BITS', 'RSV1 on a control frame'];
+  } else if (opcode === Opcode.Continuation) {
+    if (messageOpcode === 0) return [ProtocolError, 'WS_UNEXPECTED_CONTINUATION', 'no message'];
+    // RFC 7692 §6.1: RSV1 marks the first frame of a compressed message only.
+    if (isRsv1) return [ProtocolError, 'WS_RESERVED_BITS', 'RSV1 on a continuation frame'];
+  } else if (opcode === Opcode.Text || opcode === Opcode.Binary) {
+    // RFC 6455 §5.4: the frames of a fragmented message are not interleaved with other messages.
+    if (messageOpcode !== 0) return [ProtocolError, 'WS_EXPECTED_CONTINUATION', 'message open'];
+    if (isRsv1 && !hasInflater) return [ProtocolError, 'WS_RESERVED_BITS', 'RSV1 not negotiated'];
+  } else {
+    return [ProtocolError, 'WS_INVALID_OPCODE', `reserved opcode ${opcode}`];
+  }
+  return undefined;
+}
+
+/** The first rule a close frame's payload breaks (RFC 6455 §5.5.1, §7.4). */
+function checkClosePayload(data: Buffer): Violation | undefined {
+  if (data.length === 0) return undefined;
+  if (data.length === 1) return [ProtocolError, 'WS_INVALID_CLOSE_PAYLOAD', '1-byte close payload'];
+  const code = data.readUInt16BE(0);
+  if (!isValidCloseCode(code))
+    return [ProtocolError, 'WS_INVALID_CLOSE_CODE', `close code ${code}`];
+  if (!isValidUtf8(data.subarray(2))) return [InvalidPayload, 'WS_INVALID_UTF8', 'close reason'];
+  return undefined;
+}
+
+/**
+ * Parses incoming bytes into messages and control frames (RFC 6455 §5), enforcing framing,
+ * masking, fragmentation, size and UTF-8 rules. Bytes are held as a list of chunks; payloads
+ * that sit inside one chunk are handed out as views, unmasked in place.
+ */
+export class FrameParser {
+  readonly #sink: FrameParserSink;
+  readonly #expectMasked: boolean;
+  readonly #maxPayload: number;
+  /** Deflate may expand incompressible data a little (RFC 1951 §3.2.4 stored blocks); allow that much. */
+  readonly #maxCompressedBytes: number;
+  readonly #maxFragments: number;
+  readonly #inflater: MessageInflater | undefined;
+  readonly #utf8 = new Utf8Validator();
+  readonly #maskKey = Buffer.alloc(4);
+  readonly #onInflated = (err: WebSocketError | null, inflated?: Buffer): void =>
+    this.#finishInflate(err, inflated ?? EMPTY);
+
+  #state: State = State.Header;
+  #isRunning = false;
+  #chunks: Buffer[] = [];
+  /** Bytes of `#chunks[0]` already consumed. */
+  #offset = 0;
+  /** Unconsumed bytes in `#chunks`. */
+  #buffered = 0;
+
+  #isFinal = false;
+  #opcode = 0;
+  #isMasked = false;
+  #payloadLength = 0;
+
+  /** Opcode of the data message in progress, 0 when none. */
+  #messageOpcode = 0;
+  #isCompressed = false;
+  #fragmentCount = 0;
+  /** Payload bytes of the message announced by frame headers so far. */
+  #wireBytes = 0;
+  #fragments: Buffer[] = [];
+  #messageBytes = 0;
+  #inflatingBytes = 0;
+  #isPauseReported = false;
+
+  /**
+   * @param sink - receives messages, control frames and failures
+   * @param options - limits, masking direction and the optional inflater
+   * @throws RangeError when `maxPayload` is not a number ≥ 0 or `maxFragments` is not ≥ 1
+   */
+  constructor(sink: FrameParserSink, options: FrameParserOptions) {
+    const { maxPayload, maxFragments } = options;
+    if (!(maxPayload >= 0)) throw new RangeError('maxPayload must be a number >= 0');
+    if (!(maxFragments >= 1)) throw new RangeError('maxFragments must be a number >= 1');
+    this.#sink = sink;
+    this.#expectMasked = options.expectMasked ?? true;
+    this.#maxPayload = maxPayload;
+    this.#maxCompressedBytes = maxPayload + Math.floor(maxPayload / 64) + 1024;
+    this.#maxFragments = maxFragments;
+    this.#inflater = options.inflater;
+  }
+
+  /** Bytes held in the parser (partial frames, fragments of an unfinished message). */
+  get bufferedBytes(): number {
+    return this.#buffered + this.#messageBytes + this.#inflatingBytes;
+  }
+
+  /** True after onFail (or after a close frame was parsed: nothing after a close is processed, RFC 6455 §5.5.1). */
+  get isStopped(): boolean {
+    return this.#state === State.Stopped;
+  }
+
+  /**
+   * Feeds bytes read from the socket. Masked payloads are unmasked in place, so `chunk` is
+   * modified and may be handed back (as views) through the sink.
+   * @param chunk - the next bytes; ignored once the parser is stopped
+   */
+  push(chunk: Buffer): void {
+    if (this.#state === State.Stopped || chunk.length === 0) return;
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+    // A sink calling push() re-entrantly only queues; the running loop picks the bytes up.
+    if (!this.#isRunning) this.#run();
+  }
+
+  #run(): void {
+    this.#isRunning = true;
+    try {
+      for (;;) {
+        switch (this.#state) {
+          case State.Header:
+            if (this.#buffered < 2) return;
+            this.#readHeader();
+            break;
+          case State.Length16:
+            if (this.#buffered < 2) return;
+            this.#setPayloadLength((this.#peek(0) << 8) | this.#peek(1), 2);
+            break;
+          case State.Length64:
+            if (this.#buffered < 8) return;
+            this.#readLength64();
+            break;
+          case State.MaskKey:
+            if (this.#buffered < 4) return;
+            for (let i = 0; i < 4; i++) this.#maskKey[i] = this.#peek(i);
+            this.#skip(4);
+            this.#state = State.Payload;
+            break;
+          case State.Payload:
+            if (this.#buffered < this.#payloadLength) return;
+            this.#readPayload();
+            break;
+          default:
+            return;
+        }
+      }
+    } finally {
+      this.#isRunning = false;
+    }
+  }
+
+  #readHeader(): void {
+    const b0 = this.#peek(0);
+    const b1 = this.#peek(1);
+    this.#skip(2);
+    const opcode = b0 & 0x0f;
+    const violation = checkHeader(b0, b1, this.#messageOpcode, this.#inflater !== undefined);
+    if (violation !== undefined) {
+      this.#fail(violation);
+      return;
+    }
+    if ((b1 & 0x80) !== (this.#expectMasked ? 0x80 : 0)) {
+      // RFC 6455 §5.1: clients mask every frame, servers never do.
+      this.#fail(
+        this.#expectMasked
+          ? [ProtocolError, 'WS_UNMASKED_FRAME', 'frame from the client is not masked']
+          : [ProtocolError, 'WS_MASKED_FRAME', 'frame from the server is masked'],
+      );
+      return;
+    }
+    if (opcode === Opcode.Text || opcode === Opcode.Binary) {
+      this.#messageOpcode = opcode;
+      this.#isCompressed = (b0 & 0x40) !== 0;
+    }
+    if (opcode < Opcode.Close && ++this.#fragmentCount > this.#maxFragments) {
+      this.#fail([MessageTooBig, 'WS_TOO_MANY_FRAGMENTS', 'too many fragments']);
+      return;
+    }
+    this.#isFinal = (b0 & 0x80) !== 0;
+    this.#opcode = opcode;
+    this.#isMasked = (b1 & 0x80) !== 0;
+    const length = b1 & 0x7f;
+    if (length === 126) this.#state = State.Length16;
+    else if (length === 127) this.#state = State.Length64;
+    else this.#setPayloadLength(length, 0);
+  }
+
+  #readLength64(): void {
+    const high = this.#peekUint32(0);
+    // RFC 6455 §5.2: the most significant bit must be 0; beyond 2^53 - 1 a number loses precision.
+    if (high > 0x1fffff) {
+      const message =
+        high > 0x7fffffff ? '64-bit length has the top bit set' : 'length over 2^53-1';
+      this.#fail([ProtocolError, 'WS_INVALID_LENGTH', message]);
+      return;
+    }
+    this.#setPayloadLength(high * 0x1_0000_0000 + this.#peekUint32(4), 8);
+  }
+
+  /** Records the payload length, checking the message size before any payload is buffered. */
+  #setPayloadLength(length: number, lengthBytes: number): void {
+    this.#skip(lengthBytes);
+    if (this.#opcode < Opcode.Close) {
+      const limit = this.#isCompressed ? this.#maxCompressedBytes : this.#maxPayload;
+      this.#wireBytes += length;
+      if (this.#wireBytes > limit) {
+        this.#fail([MessageTooBig, 'WS_MESSAGE_TOO_BIG', 'message exceeds maxPayload']);
+        return;
+      }
+    }
+    this.#payloadLength = length;
+    this.#state = this.#isMasked ? State.MaskKey : State.Payload;
+  }
+
+  #readPayload(): void {
+    const data = this.#take(this.#payloadLength);
+    if (this.#isMasked) unmask(data, this.#maskKey);
+    this.#state = State.Header;
+    if (this.#opcode === Opcode.Ping) this.#sink.onPing(data);
+    else if (this.#opcode === Opcode.Pong) this.#sink.onPong(data);
+    else if (this.#opcode === Opcode.Close) this.#readClose(data);
+    else if (this.#isCompressed) this.#startInflate(data);
+    else this.#addFragment(data);
+  }
+
+  #readClose(data: Buffer): void {
+    const violation = checkClosePayload(data);
+    if (violation !== undefined) {
+      this.#fail(violation);
+      return;
+    }
+    // RFC 6455 §5.5.1: nothing after a close frame is processed.
+    this.#stop();
+    const code = data.length === 0 ? undefined : data.readUInt16BE(0);
+    this.#sink.onClose(code, data.toString('utf8', 2));
+  }
+
+  /** Adds one frame's (inflated) payload to the message; delivers it on the final frame. */
+  #addFragment(data: Buffer): void {
+    const isText = this.#messageOpcode === Opcode.Text;
+    if (this.#isFinal && this.#fragments.length === 0) {
+      if (isText && !isValidUtf8(data)) {
+        this.#fail(INVALID_TEXT);
+        return;
+      }
+      this.#endMessage();
+      this.#sink.onMessage(data, !isText);
+      return;
+    }
+    // RFC 6455 §8.1: fail as soon as a fragment makes the text invalid, not at the end.
+    if (isText && !this.#utf8.push(data)) {
+      this.#fail(INVALID_TEXT);
+      return;
+    }
+    if (data.length > 0) {
+      this.#fragments.push(data);
+      this.#messageBytes += data.length;
+    }
+    if (!this.#isFinal) return;
+    if (isText && !this.#utf8.end()) {
+      this.#fail(INVALID_TEXT);
+      return;
+    }
+    const fragments = this.#fragments;
+    const message =
+      fragments.length === 1 ? fragments[0]! : Buffer.concat(fragments, this.#messageBytes);
+    this.#endMessage();
+    this.#sink.onMessage(message, !isText);
+  }
+
+  #endMessage(): void {
+    this.#messageOpcode = 0;
+    this.#isCompressed = false;
+    this.#fragmentCount = 0;
+    this.#wireBytes = 0;
+    this.#messageBytes = 0;
+    if (this.#fragments.length > 0) this.#fragments = [];
+  }
+
+  #startInflate(data: Buffer): void {
+    this.#state = State.Inflating;
+    this.#inflatingBytes = data.length;
+    this.#inflater!.inflate(
+      data,
+      this.#isFinal,
+      this.#maxPayload - this.#messageBytes,
+      this.#onInflated,
+    );
+    if (this.#state === State.Inflating && !this.#isPauseReported) {
+      this.#isPauseReported = true;
+      this.#sink.onPausedChange?.(true);
+    }
+  }
+
+  #finishInflate(err: WebSocketError | null, inflated: Buffer): void {
+    if (this.#state !== State.Inflating) return;
+    this.#inflatingBytes = 0;
+    this.#state = State.Header;
+    if (err) this.#fail([err.closeCode, err.code, err.message]);
+    else if (this.#messageBytes + inflated.length > this.#maxPayload) {
+      this.#fail([MessageTooBig, 'WS_MESSAGE_TOO_BIG', 'inflated message exceeds maxPayload']);
+    } else this.#addFragment(inflated);
+    if (this.#isPauseReported && !this.isStopped) {
+      this.#isPauseReported = false;
+      this.#sink.onPausedChange?.(false);
+    }
+    // A synchronous callback returns into the running loop; an asynchronous one restarts it.
+    if (!this.#isRunning) this.#run();
+  }
+
+  /** Byte `index` of the unconsumed input; the caller has checked `#buffered` first. */
+  #peek(index: number): number {
+    let i = this.#offset + index;
+    const chunks = this.#chunks;
+    for (let c = 0; c < chunks.length; c++) {
+      const chunk = chunks[c]!;
+      if (i < chunk.length) return chunk[i]!;
+      i -= chunk.length;
+    }
+    return 0;
+  }
+
+  /** Big-endian 32-bit word at `index` of the unconsumed input. */
+  #peekUint32(index: number): number {
+    const b0 = this.#peek(index);
+    const b1 = this.#peek(index + 1);
+    return ((b0 << 24) | (b1 << 16) | (this.#peek(index + 2) << 8) | this.#peek(index + 3)) >>> 0;
+  }
+
+  #skip(count: number): void {
+    this.#buffered -= count;
+    let offset = this.#offset + count;
+    const chunks = this.#chunks;
+    while (chunks.length > 0 && offset >= chunks[0]!.length) {
+      offset -= chunks[0]!.length;
+      chunks.shift();
+    }
+    this.#offset = offset;
+  }
+
+  /** The next `count` bytes: a view when they sit in one chunk, else one copy. */
+  #take(count: number): Buffer {
+    if (count === 0) return EMPTY;
+    const first = this.#chunks[0]!;
+    const start = this.#offset;
+    if (first.length - start >= count) {
+      const view =
+        start === 0 && first.length === count ? first : first.subarray(start, start + count);
+      this.#skip(count);
+      return view;
+    }
+    const out = Buffer.allocUnsafe(count);
+    let written = 0;
+    while (written < count) {
+      const chunk = this.#chunks[0]!;
+      const n = Math.min(chunk.length - this.#offset, count - written);
+      chunk.copy(out, written, this.#offset, this.#offset + n);
+      written += n;
+      this.#skip(n);
+    }
+    return out;
+  }
+
+  #stop(): void {
+    this.#state = State.Stopped;
+    this.#chunks = [];
+    this.#offset = 0;
+    this.#buffered = 0;
+    this.#fragments = [];
+    this.#messageBytes = 0;
+    this.#inflatingBytes = 0;
+    this.#utf8.reset();
+  }
+
+  #fail([closeCode, errorCode, message]: Violation): void {
+    this.#stop();
+    this.#sink.onFail(closeCode, errorCode, message);
+  }
+}

@@ -1,0 +1,285 @@
+/**
+ * Validation of the client's opening handshake (RFC 6455 §4.2.1), the accept key (§4.2.2),
+ * the origin check (§10.2) and request header limits.
+ *
+ * Header values are scanned linearly; no regular expression runs over client input.
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import { WEBSOCKET_GUID, WEBSOCKET_VERSION } from './constants.js';
+import { type HandshakeError, HandshakeErrorCode, handshakeError } from './errors.js';
+import { parseProtocolList } from './subprotocol.js';
+
+/** The parts of a Node `IncomingMessage` the handshake reads (so adapters can pass `req` directly). */
+export interface UpgradeRequestInfo {
+  readonly method?: string | undefined;
+  readonly httpVersionMajor: number;
+  readonly httpVersionMinor: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly headersDistinct: NodeJS.Dict<string[]>;
+}
+
+/** What a valid upgrade request offers, as read by {@link validateUpgradeRequest}. */
+export interface ValidatedUpgrade {
+  /** The `Sec-WebSocket-Key` value, already checked to be base64 of 16 bytes. */
+  readonly key: string;
+  /** The parsed `Sec-WebSocket-Protocol` list in client order, `[]` when absent. */
+  readonly offeredProtocols: readonly string[];
+  /** The `Origin` header, undefined when absent. */
+  readonly origin: string | undefined;
+  /** The raw `Sec-WebSocket-Extensions` header lines, `[]` when absent. */
+  readonly extensions: readonly string[];
+}
+
+/**
+ * Which origins may open a connection: a list of exact `scheme://host[:port]` origins
+ * (compared ASCII case-insensitively), or a predicate that receives the `Origin` header.
+ */
+export type OriginPolicy = readonly string[] | ((origin: string | undefined) => boolean);
+
+/** Length of a base64-encoded 16-byte nonce: 22 significant characters plus `==`. */
+const KEY_LENGTH = 24;
+/** Decoded length of `Sec-WebSocket-Key` (RFC 6455 §4.1 step 7). */
+const KEY_BYTES = 16;
+
+/** Headers of the 426 answer to an unsupported version (RFC 6455 §4.2.2, §4.4). */
+const VERSION_HEADERS = { Upgrade: 'websocket', 'Sec-WebSocket-Version': WEBSOCKET_VERSION };
+
+/**
+ * The lines of one request header. `headersDistinct` keeps repeated lines apart; the joined
+ * `headers` form is only a fallback for hand-built request objects.
+ */
+function headerLines(req: UpgradeRequestInfo, name: string): readonly string[] {
+  const distinct = req.headersDistinct[name];
+  if (distinct !== undefined) return distinct;
+  const joined = req.headers[name];
+  if (joined === undefined) return [];
+  return typeof joined === 'string' ? [joined] : joined;
+}
+
+/** Lower-cases ASCII letters only; `toLowerCase` would fold non-ASCII (U+212A → `k`). */
+function equalsAsciiIgnoreCase(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x >= 0x41 && x <= 0x5a) x += 0x20;
+    if (y >= 0x41 && y <= 0x5a) y += 0x20;
+    if (x !== y) return false;
+  }
+  return true;
+}
+
+/** Whether `c` is optional whitespace, SP or HTAB (RFC 7230 §3.2.3). */
+function isOws(c: number): boolean {
+  return c === 0x20 || c === 0x09;
+}
+
+/**
+ * Whether a comma-separated header (possibly spread over several lines) contains `token`,
+ * compared ASCII case-insensitively, with OWS around elements ignored. Linear in the input.
+ */
+function hasListToken(lines: readonly string[], token: string): boolean {
+  for (const line of lines) {
+    let start = 0;
+    while (start <= line.length) {
+      let end = line.indexOf(',', start);
+      if (end === -1) end = line.length;
+      let from = start;
+      let to = end;
+      while (from < to && isOws(line.charCodeAt(from))) from++;
+      while (to > from && isOws(line.charCodeAt(to - 1))) to--;
+      if (to - from === token.length && equalsAsciiIgnoreCase(line.slice(from, to), token)) {
+        return true;
+      }
+      start = end + 1;
+    }
+  }
+  return false;
+}
+
+/** Whether `c` belongs to the base64 alphabet without padding (RFC 4648 §4). */
+function isBase64Code(c: number): boolean {
+  return (
+    (c >= 0x41 && c <= 0x5a) ||
+    (c >= 0x61 && c <= 0x7a) ||
+    (c >= 0x30 && c <= 0x39) ||
+    c === 0x2b ||
+    c === 0x2f
+  );
+}
+
+/**
+ * Whether `key` is the canonical base64 encoding of exactly 16 bytes (RFC 6455 §4.1 step 7).
+ * The alphabet and padding are checked first, then the decoded length and the re-encoding,
+ * which rejects non-zero trailing bits that a lenient decoder would drop.
+ */
+function isValidKey(key: string): boolean {
+  if (key.length !== KEY_LENGTH) return false;
+  for (let i = 0; i < KEY_LENGTH - 2; i++) {
+    if (!isBase64Code(key.charCodeAt(i))) return false;
+  }
+  if (key.charCodeAt(KEY_LENGTH - 2) !== 0x3d || key.charCodeAt(KEY_LENGTH - 1) !== 0x3d) {
+    return false;
+  }
+  const bytes = Buffer.from(key, 'base64');
+  return bytes.length === KEY_BYTES && bytes.toString('base64') === key;
+}
+
+/** Builds a 400 rejection. */
+function badRequest(code: HandshakeErrorCode, message: string): HandshakeError {
+  return handshakeError(400, code, message);
+}
+
+/**
+ * Validates a client's opening handshake (RFC 6455 §4.2.1). Checks run in this order and the
+ * first failure is returned: method GET (405 with `Allow: GET`), HTTP/1.1 or later, `Upgrade`
+ * lists `websocket`, `Connection` lists `upgrade`, exactly one non-empty `Host`, exactly one
+ * valid `Sec-WebSocket-Key`, exactly one `Sec-WebSocket-Version: 13` (426 with `Upgrade` and
+ * `Sec-WebSocket-Version` headers), a well-formed `Sec-WebSocket-Protocol`, at most one
+ * `Origin`. Pure: no I/O, never throws.
+ * @param req - the upgrade request; a Node `IncomingMessage` fits
+ * @returns the offer read from the request, or a Boom whose `data.code` names the failure
+ */
+export function validateUpgradeRequest(req: UpgradeRequestInfo): ValidatedUpgrade | HandshakeError {
+  if (req.method !== 'GET') {
+    return handshakeError(
+      405,
+      HandshakeErrorCode.MethodNotAllowed,
+      'WebSocket upgrade requires the GET method',
+      { Allow: 'GET' },
+    );
+  }
+  const { httpVersionMajor: major, httpVersionMinor: minor } = req;
+  if (major < 1 || (major === 1 && minor < 1)) {
+    return badRequest(HandshakeErrorCode.HttpVersion, 'WebSocket upgrade requires HTTP/1.1');
+  }
+  if (!hasListToken(headerLines(req, 'upgrade'), 'websocket')) {
+    return badRequest(HandshakeErrorCode.UpgradeHeader, "Upgrade header must include 'websocket'");
+  }
+  if (!hasListToken(headerLines(req, 'connection'), 'upgrade')) {
+    return badRequest(
+      HandshakeErrorCode.ConnectionHeader,
+      "Connection header must include 'upgrade'",
+    );
+  }
+  // Node does not enforce Host on upgrades; RFC 7230 §5.4 demands 400 for none or several.
+  const hosts = headerLines(req, 'host');
+  if (hosts.length !== 1 || hosts[0]?.trim() === '') {
+    const problem = hosts.length > 1 ? 'sent more than once' : 'missing';
+    return badRequest(HandshakeErrorCode.HostHeader, `Host header ${problem}`);
+  }
+  // RFC 6455 §11.3.1: Sec-WebSocket-Key must not appear more than once.
+  const keys = headerLines(req, 'sec-websocket-key');
+  const key = keys[0];
+  if (key === undefined || keys.length !== 1) {
+    const problem = keys.length > 1 ? 'sent more than once' : 'missing';
+    return badRequest(HandshakeErrorCode.KeyHeader, `Sec-WebSocket-Key header ${problem}`);
+  }
+  if (!isValidKey(key)) {
+    return badRequest(
+      HandshakeErrorCode.KeyHeader,
+      'Sec-WebSocket-Key must be the base64 encoding of 16 bytes',
+    );
+  }
+  // RFC 6455 §4.4, §11.3.5: one version header, and only version 13 is spoken.
+  const versions = headerLines(req, 'sec-websocket-version');
+  if (versions.length !== 1 || versions[0] !== WEBSOCKET_VERSION) {
+    const problem =
+      versions.length === 0
+        ? 'missing'
+        : versions.length > 1
+          ? 'sent more than once'
+          : 'unsupported';
+    return handshakeError(
+      426,
+      HandshakeErrorCode.VersionHeader,
+      `Sec-WebSocket-Version header ${problem}; supported version is ${WEBSOCKET_VERSION}`,
+      VERSION_HEADERS,
+    );
+  }
+  const offeredProtocols = parseProtocolList(headerLines(req, 'sec-websocket-protocol'));
+  if (!Array.isArray(offeredProtocols)) return offeredProtocols;
+  // Two Origin lines are ambiguous: an allow-list check could pass on either one.
+  const origins = headerLines(req, 'origin');
+  if (origins.length > 1) {
+    return handshakeError(403, HandshakeErrorCode.Origin, 'Origin header sent more than once');
+  }
+  return {
+    key,
+    offeredProtocols,
+    origin: origins[0],
+    extensions: headerLines(req, 'sec-websocket-extensions'),
+  };
+}
+
+/**
+ * Computes `Sec-WebSocket-Accept` for a key: base64 of the SHA-1 of the key followed by the
+ * WebSocket GUID (RFC 6455 §4.2.2 step 5.4, example in §1.3).
+ * @param key - the client's `Sec-WebSocket-Key`, as sent
+ * @returns the value of the `Sec-WebSocket-Accept` response header
+ */
+export function computeAcceptKey(key: string): string {
+  return createHash('sha1')
+    .update(key + WEBSOCKET_GUID)
+    .digest('base64');
+}
+
+/**
+ * Applies an origin policy (RFC 6455 §10.2). A list allows exact `scheme://host[:port]`
+ * origins, compared ASCII case-insensitively, and refuses a request without `Origin`. A
+ * predicate decides alone; if it throws, the request is refused with 500 rather than throwing.
+ * @param origin - the request's `Origin` header, undefined when absent
+ * @param policy - the allowed origins; undefined allows every request
+ * @returns undefined when allowed, a 403 Boom with code `WS_ORIGIN_FORBIDDEN` when refused, or
+ *   a 500 Boom with code `WS_INTERNAL` when the predicate throws
+ */
+export function checkOrigin(
+  origin: string | undefined,
+  policy: OriginPolicy | undefined,
+): HandshakeError | undefined {
+  if (policy === undefined) return undefined;
+  let allowed = false;
+  if (typeof policy === 'function') {
+    try {
+      allowed = policy(origin) === true;
+    } catch {
+      return handshakeError(500, HandshakeErrorCode.Internal, 'Origin check failed');
+    }
+  } else if (origin !== undefined) {
+    allowed = policy.some((candidate) => equalsAsciiIgnoreCase(candidate, origin));
+  }
+  if (allowed) return undefined;
+  return handshakeError(
+    403,
+    HandshakeErrorCode.Origin,
+    origin === undefined ? 'Origin header required' : 'Origin not allowed',
+  );
+}
+
+/**
+ * Checks the request headers against count and size limits before anything else reads them.
+ * Sizes count each line as `name: value\r\n`; Node decodes header bytes as latin1, so string
+ * length equals byte length.
+ * @param rawHeaders - `req.rawHeaders`: names and values alternating
+ * @param limits - the most header lines and header bytes accepted (see `DEFAULT_LIMITS`)
+ * @returns undefined when within limits, otherwise a 431 Boom with code `WS_HEADERS_TOO_LARGE`
+ */
+export function checkHeaderLimits(
+  rawHeaders: readonly string[],
+  limits: { maxHeaderCount: number; maxHeaderBytes: number },
+): HandshakeError | undefined {
+  const count = Math.ceil(rawHeaders.length / 2);
+  if (count > limits.maxHeaderCount) {
+    return handshakeError(431, HandshakeErrorCode.HeadersTooLarge, 'Too many request headers');
+  }
+  let bytes = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    bytes += (rawHeaders[i]?.length ?? 0) + (rawHeaders[i + 1]?.length ?? 0) + 4;
+    if (bytes > limits.maxHeaderBytes) {
+      return handshakeError(431, HandshakeErrorCode.HeadersTooLarge, 'Request headers too large');
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,152 @@
+/**
+ * Plain HTTP/1.1 error answers on a raw socket whose upgrade is refused before the 101
+ * (RFC 6455 §4.2.2: the server answers an unacceptable handshake with an HTTP error).
+ * @module
+ */
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import Boom from '@hapi/boom';
+import { isToken } from './subprotocol.js';
+
+/**
+ * How long the socket stays open after the answer is written, waiting for the peer to close
+ * first. Destroying right after the write can turn into a TCP RST that discards the answer
+ * before the client reads it; a peer that never closes must not hold the socket forever.
+ */
+const CLOSE_GRACE_MS = 1_000;
+
+/** Headers `reject` writes itself; the Boom may not override them. */
+const OWN_HEADERS: ReadonlySet<string> = new Set([
+  'connection',
+  'content-length',
+  'content-type',
+  'transfer-encoding',
+]);
+
+/** The status, extra headers and body of one answer. */
+interface Rejection {
+  readonly status: number;
+  readonly headers: readonly (readonly [string, string])[];
+  readonly body: string;
+}
+
+/** The answer to anything that is not a Boom: a generic 500 that leaks nothing. */
+const INTERNAL_ERROR: Rejection = { status: 500, headers: [], body: 'Internal Server Error' };
+
+/** Whether a code unit may stay in a header value: HTAB, visible ASCII, SP, obs-text. */
+function isFieldValueCode(c: number): boolean {
+  return c === 0x09 || (c >= 0x20 && c <= 0xff && c !== 0x7f);
+}
+
+/**
+ * Neutralises a header value (RFC 7230 §3.2): CR, LF, other controls and characters beyond
+ * latin1 become spaces, so a value can never end the header line or inject another one.
+ */
+function sanitizeFieldValue(value: string): string {
+  let i = 0;
+  while (i < value.length && isFieldValueCode(value.charCodeAt(i))) i++;
+  if (i === value.length) return value;
+  const out: string[] = [value.slice(0, i)];
+  for (; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    out.push(isFieldValueCode(c) ? value.charAt(i) : ' ');
+  }
+  return out.join('');
+}
+
+/** Flattens Boom's `output.headers`, dropping invalid names and headers `reject` owns. */
+function collectHeaders(
+  headers: Readonly<Record<string, string | string[] | number | undefined>>,
+): [string, string][] {
+  const lines: [string, string][] = [];
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || !isToken(name) || OWN_HEADERS.has(name.toLowerCase())) continue;
+    const values = Array.isArray(value) ? value : [value];
+    for (const v of values) lines.push([name, sanitizeFieldValue(String(v))]);
+  }
+  return lines;
+}
+
+/** Reads the answer out of a Boom; anything unexpected becomes the generic 500. */
+function describe(err: unknown): Rejection {
+  if (!Boom.isBoom(err)) return INTERNAL_ERROR;
+  const { statusCode, headers, payload } = err.output;
+  if (!Number.isInteger(statusCode) || statusCode < 400 || statusCode > 599) return INTERNAL_ERROR;
+  const message: unknown = payload.message;
+  const body =
+    typeof message === 'string' && message !== ''
+      ? message
+      : (STATUS_CODES[statusCode] ?? 'Error');
+  return { status: statusCode, headers: collectHeaders(headers), body };
+}
+
+/** Serialises the answer; the head is latin1 (already sanitised), the body UTF-8. */
+function serialize({ status, headers, body }: Rejection): Buffer {
+  const payload = Buffer.from(body, 'utf8');
+  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
+  head += 'Connection: close\r\n';
+  head += 'Content-Type: text/plain; charset=utf-8\r\n';
+  head += `Content-Length: ${payload.length}\r\n`;
+  for (const [name, value] of headers) head += `${name}: ${value}\r\n`;
+  head += '\r\n';
+  return Buffer.concat([Buffer.from(head, 'latin1'), payload]);
+}
+
+/** Destroys a socket, swallowing anything a broken stream might throw. */
+function destroyQuietly(socket: Duplex): void {
+  try {
+    socket.destroy();
+  } catch {
+    // Nothing left to release; reject must never throw.
+  }
+}
+
+/** Ignores late socket errors (EPIPE, ECONNRESET) once the answer is on its way. */
+function ignoreError(): void {}
+
+/**
+ * Writes a plain HTTP/1.1 error answer for a Boom on a raw, not yet upgraded socket, then ends
+ * the socket: status line with the Boom's status and standard reason phrase,
+ * `Connection: close`, `Content-Type: text/plain; charset=utf-8`, `Content-Length`, the Boom's
+ * `output.headers` (e.g. `Allow`, `Upgrade`, `Sec-WebSocket-Version`) with CR/LF and other
+ * control characters replaced by spaces, and `output.payload.message` as body. Anything that
+ * is not a Boom yields a generic 500 that never reveals the error's message.
+ *
+ * Unread request bytes are discarded. The socket is destroyed once both sides have ended, or
+ * after a one-second grace period (unref'd timer) if the peer does not close.
+ * @param socket - the upgrade socket; may already be destroyed
+ * @param err - the rejection, typically from `handshakeError`
+ * @throws never: a destroyed or failing socket is released silently
+ */
+export function reject(socket: Duplex, err: Boom.Boom): void {
+  try {
+    if (socket.destroyed) return;
+    socket.on('error', ignoreError);
+    if (!socket.writable) {
+      destroyQuietly(socket);
+      return;
+    }
+    const response = serialize(describe(err));
+    let isPeerEnded = socket.readableEnded;
+    let isFlushed = false;
+    const destroyWhenDone = (): void => {
+      if (isPeerEnded && isFlushed) destroyQuietly(socket);
+    };
+    const timer = setTimeout(() => destroyQuietly(socket), CLOSE_GRACE_MS);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+    socket.once('end', () => {
+      isPeerEnded = true;
+      destroyWhenDone();
+    });
+    socket.once('finish', () => {
+      isFlushed = true;
+      destroyWhenDone();
+    });
+    // Flow mode drains what the client still sends, so its FIN surfaces as 'end'.
+    socket.resume();
+    socket.end(response);
+  } catch {
+    destroyQuietly(socket);
+  }
+}

@@ -1,0 +1,52 @@
+export { CloseCode, isValidCloseCode } from './close-codes.js';
+export { type ConnectionOptions, Connection, ConnectionState } from './connection.js';
+export { DEFAULT_LIMITS, MAX_CLOSE_REASON_BYTES, Opcode, WEBSOCKET_GUID } from './constants.js';
+export {
+  type HandshakeError,
+  type HandshakeErrorData,
+  HandshakeErrorCode,
+  handshakeError,
+  isHandshakeError,
+  ProtocolErrorCode,
+  WebSocketError,
+} from './errors.js';
+export {
+  checkHeaderLimits,
+  checkOrigin,
+  computeAcceptKey,
+  type OriginPolicy,
+  type UpgradeRequestInfo,
+  type ValidatedUpgrade,
+  validateUpgradeRequest,
+} from './handshake.js';
+export { reject } from './http-reject.js';
+export {
+  type NodeRouteOptions,
+  WebSocketServer,
+  type WebSocketServerOptions,
+} from './node-server.js';
+export {
+  type BoundProtocol,
+  type Codec,
+  defineProtocol,
+  jsonCodec,
+  type ProtocolDefinition,
+  type ProtocolLike,
+  type RawMessage,
+  type RawOutgoing,
+  textCodec,
+  type WebSocketHandler,
+} from './protocol.js';
+export { type AnyConnection, ConnectionRegistry, type ShutdownOptions } from './registry.js';
+export {
+  type AcceptedHandshake,
+  createRoute,
+  negotiate,
+  type ProtocolSelector,
+  type RouteLimits,
+  type RouteOptions,
+  resolveLimits,
+  type WebSocketRoute,
+} from './route.js';
+export { isToken, parseProtocolList, selectProtocol } from './subprotocol.js';
+export { type AcceptOptions, accept, guardUpgradeSocket } from './upgrade.js';

@@ -1,0 +1,242 @@
+/**
+ * A websocket route: its subprotocols with their handlers, its selection policy and limits,
+ * compiled once at registration; and `negotiate()`, which turns an upgrade request into an
+ * accepted handshake or a Boom without any I/O.
+ * @module
+ */
+import type { ConnectionOptions } from './connection.js';
+import { DEFAULT_LIMITS } from './constants.js';
+import { type HandshakeError, HandshakeErrorCode, handshakeError } from './errors.js';
+import {
+  checkOrigin,
+  computeAcceptKey,
+  type OriginPolicy,
+  type UpgradeRequestInfo,
+  validateUpgradeRequest,
+} from './handshake.js';
+import { type ErasedProtocol, eraseProtocol, type ProtocolLike } from './protocol.js';
+import { isToken, selectProtocol } from './subprotocol.js';
+
+/**
+ * Chooses the subprotocol from the client's offer. Whatever it returns must be one of the
+ * offered protocols that the route supports, or undefined for none; anything else is refused
+ * with 500 (`WS_PROTOCOL_SELECTION`) and never echoed to the client.
+ */
+export type ProtocolSelector = (
+  offered: readonly string[],
+  supported: readonly string[],
+  request: UpgradeRequestInfo,
+) => string | undefined | Promise<string | undefined>;
+
+/** Limits and timers of a route; every field is optional and has a safe default. */
+export interface RouteLimits {
+  /** Largest incoming message in bytes; larger ones close with 1009. @default 16 MiB */
+  readonly maxPayload?: number;
+  /** Most frames per incoming message; more close with 1009. @default 1024 */
+  readonly maxFragments?: number;
+  /** Largest outgoing frame; larger messages are fragmented. @default 4 MiB */
+  readonly maxFrameSize?: number;
+  /** Closing handshake timeout in ms, after which the socket is destroyed. @default 5000 */
+  readonly closeTimeout?: number;
+  /** Ping interval in ms; a peer silent for a whole interval is terminated. 0 = off. @default 30000 */
+  readonly heartbeatInterval?: number;
+  /** Close with 1001 after this many ms without an incoming message. 0 = off. @default 0 */
+  readonly idleTimeout?: number;
+  /** `send()` returns false once this many bytes wait to be written. @default 65536 */
+  readonly sendHighWaterMark?: number;
+  /** Reading pauses while this many async `onMessage` calls are pending. @default 64 */
+  readonly maxPendingMessages?: number;
+  /** Reading pauses while this many bytes of messages wait for a consumer. @default 1 MiB */
+  readonly inboxHighWaterMark?: number;
+}
+
+/**
+ * What a route declares.
+ * @typeParam TData - per-connection data attached at upgrade time
+ */
+export interface RouteOptions<TData> extends RouteLimits {
+  /** The subprotocols the route speaks, each bound to its handlers (`defineProtocol`). */
+  readonly protocols?: Readonly<Record<string, ProtocolLike<TData>>>;
+  /**
+   * Handlers for clients that offer no subprotocol. Without it such clients are refused with
+   * 400 (`WS_PROTOCOL_REQUIRED`).
+   */
+  readonly defaultProtocol?: ProtocolLike<TData>;
+  /** Custom selection; by default the first protocol in the client's order that the route supports. */
+  readonly selectProtocol?: ProtocolSelector;
+  /**
+   * When the client offers only protocols the route does not support: `'reject'` answers 400
+   * naming the supported ones (`WS_PROTOCOL_UNSUPPORTED`); `'accept'` accepts without a
+   * `Sec-WebSocket-Protocol` header and uses `defaultProtocol` (which must then be declared).
+   * @default 'reject'
+   */
+  readonly unsupportedProtocol?: 'reject' | 'accept';
+  /** Allowed `Origin` values (exact, case-insensitive) or a predicate; others get 403. */
+  readonly origins?: OriginPolicy;
+}
+
+/** A route compiled by {@link createRoute}. */
+export interface WebSocketRoute<TData> {
+  readonly supported: readonly string[];
+  readonly options: RouteOptions<TData>;
+  readonly connection: ConnectionOptions;
+  readonly protocols: ReadonlyMap<string, ErasedProtocol<TData>>;
+  readonly defaultProtocol: ErasedProtocol<TData> | undefined;
+}
+
+/** The result of a successful negotiation, ready for `accept()`. */
+export interface AcceptedHandshake<TData> {
+  /** `Sec-WebSocket-Accept` (RFC 6455 §4.2.2). */
+  readonly acceptKey: string;
+  /** The selected subprotocol, answered in `Sec-WebSocket-Protocol`; undefined for none. */
+  readonly protocol: string | undefined;
+  /** The `Sec-WebSocket-Extensions` answer, if any. */
+  readonly extensions: string | undefined;
+  /** The handlers of the selected protocol. */
+  readonly handlers: ErasedProtocol<TData>;
+  /** The connection options of the route. */
+  readonly connection: ConnectionOptions;
+}
+
+function positive(name: string, value: number | undefined, fallback: number, zero = false): number {
+  if (value === undefined) return fallback;
+  const isValid = Number.isFinite(value) || value === Number.POSITIVE_INFINITY;
+  if (!isValid || value < 0 || (value === 0 && !zero)) {
+    throw new TypeError(`${name} must be a ${zero ? 'non-negative' : 'positive'} number`);
+  }
+  return value;
+}
+
+/**
+ * Resolves limits against the defaults.
+ * @param limits - what the route declared
+ * @returns complete connection options
+ * @throws TypeError for a negative, zero or non-numeric limit
+ */
+export function resolveLimits(limits: RouteLimits): ConnectionOptions {
+  return {
+    maxPayload: positive('maxPayload', limits.maxPayload, DEFAULT_LIMITS.maxPayload),
+    maxFragments: positive('maxFragments', limits.maxFragments, DEFAULT_LIMITS.maxFragments),
+    maxFrameSize: positive('maxFrameSize', limits.maxFrameSize, DEFAULT_LIMITS.maxFrameSize),
+    closeTimeout: positive('closeTimeout', limits.closeTimeout, DEFAULT_LIMITS.closeTimeout),
+    heartbeatInterval: positive('heartbeatInterval', limits.heartbeatInterval, 30_000, true),
+    idleTimeout: positive('idleTimeout', limits.idleTimeout, 0, true),
+    sendHighWaterMark: positive('sendHighWaterMark', limits.sendHighWaterMark, 64 * 1024),
+    maxPendingMessages: positive('maxPendingMessages', limits.maxPendingMessages, 64),
+    inboxHighWaterMark: positive('inboxHighWaterMark', limits.inboxHighWaterMark, 1024 * 1024),
+  };
+}
+
+/**
+ * Checks and compiles a route declaration. Call it at registration: bad configuration throws
+ * here, synchronously, never at upgrade time.
+ * @param options - the route declaration
+ * @returns the compiled route
+ * @throws TypeError for an invalid protocol name, a missing handler or an invalid limit
+ */
+export function createRoute<TData>(options: RouteOptions<TData>): WebSocketRoute<TData> {
+  const protocols = new Map<string, ErasedProtocol<TData>>();
+  for (const [name, protocol] of Object.entries(options.protocols ?? {})) {
+    if (!isToken(name)) throw new TypeError(`subprotocol name ${JSON.stringify(name)} is not a token`);
+    protocols.set(name, eraseProtocol(protocol));
+  }
+  const defaultProtocol = options.defaultProtocol ? eraseProtocol(options.defaultProtocol) : undefined;
+  if (protocols.size === 0 && !defaultProtocol) {
+    throw new TypeError('a websocket route needs `protocols` or a `defaultProtocol`');
+  }
+  if (options.unsupportedProtocol === 'accept' && !defaultProtocol) {
+    throw new TypeError("unsupportedProtocol: 'accept' needs a `defaultProtocol`");
+  }
+  if (options.selectProtocol !== undefined && typeof options.selectProtocol !== 'function') {
+    throw new TypeError('selectProtocol must be a function');
+  }
+  return {
+    supported: [...protocols.keys()],
+    options,
+    connection: resolveLimits(options),
+    protocols,
+    defaultProtocol,
+  };
+}
+
+async function choose<TData>(
+  route: WebSocketRoute<TData>,
+  offered: readonly string[],
+  request: UpgradeRequestInfo,
+): Promise<string | undefined | HandshakeError> {
+  const select = route.options.selectProtocol;
+  if (!select) return selectProtocol(offered, route.supported);
+  let chosen: unknown;
+  try {
+    chosen = await select(offered, route.supported, request);
+  } catch {
+    return handshakeError(500, HandshakeErrorCode.ProtocolSelection, 'Subprotocol selection failed');
+  }
+  if (chosen === undefined) return undefined;
+  if (typeof chosen !== 'string' || !offered.includes(chosen) || !route.protocols.has(chosen)) {
+    // Never echo what the client did not offer: browsers fail such a connection (RFC 6455 §4.1).
+    return handshakeError(
+      500,
+      HandshakeErrorCode.ProtocolSelection,
+      'Subprotocol selection returned a protocol that was not offered or is not supported',
+    );
+  }
+  return chosen;
+}
+
+/**
+ * Validates an upgrade request against a route and negotiates its subprotocol. No I/O: the
+ * caller writes the result with `accept()` or `reject()`.
+ * @param request - the upgrade request (a Node `IncomingMessage` fits)
+ * @param route - the compiled route
+ * @returns the accepted handshake, or a Boom to answer with
+ */
+export async function negotiate<TData>(
+  request: UpgradeRequestInfo,
+  route: WebSocketRoute<TData>,
+): Promise<AcceptedHandshake<TData> | HandshakeError> {
+  const upgrade = validateUpgradeRequest(request);
+  if ('isBoom' in upgrade) return upgrade;
+  const originError = checkOrigin(upgrade.origin, route.options.origins);
+  if (originError) return originError;
+
+  const offered = upgrade.offeredProtocols;
+  let protocol: string | undefined;
+  let handlers: ErasedProtocol<TData> | undefined;
+  if (offered.length === 0) {
+    handlers = route.defaultProtocol;
+    if (!handlers) {
+      return handshakeError(
+        400,
+        HandshakeErrorCode.ProtocolRequired,
+        `This route requires a subprotocol: ${route.supported.join(', ')}`,
+      );
+    }
+  } else {
+    const chosen = await choose(route, offered, request);
+    if (typeof chosen === 'object') return chosen;
+    if (chosen === undefined) {
+      if (route.options.unsupportedProtocol !== 'accept' || !route.defaultProtocol) {
+        return handshakeError(
+          400,
+          HandshakeErrorCode.ProtocolUnsupported,
+          `Unsupported subprotocol; this route supports: ${route.supported.join(', ') || '(none)'}`,
+        );
+      }
+      handlers = route.defaultProtocol;
+    } else {
+      protocol = chosen;
+      handlers = route.protocols.get(chosen);
+    }
+  }
+  if (!handlers) {
+    return handshakeError(500, HandshakeErrorCode.Internal, 'No handler for the subprotocol');
+  }
+  return {
+    acceptKey: computeAcceptKey(upgrade.key),
+    protocol,
+    extensions: undefined,
+    handlers,
+    connection: route.connection,
+  };
+}

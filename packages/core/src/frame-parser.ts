@@ -408,13 +408,13 @@ export class FrameParser {
   /** Byte `index` of the unconsumed input; the caller has checked `#buffered` first. */
   #peek(index: number): number {
     let i = this.#offset + index;
-    const chunks = this.#chunks;
-    for (let c = 0; c < chunks.length; c++) {
-      const chunk = chunks[c]!;
-      if (i < chunk.length) return chunk[i]!;
+    let c = 0;
+    let chunk = this.#chunks[0]!;
+    while (i >= chunk.length) {
       i -= chunk.length;
+      chunk = this.#chunks[++c]!;
     }
-    return 0;
+    return chunk[i]!;
   }
 
   /** Big-endian 32-bit word at `index` of the unconsumed input. */

@@ -74,9 +74,7 @@ function describe(err: unknown): Rejection {
   if (!Number.isInteger(statusCode) || statusCode < 400 || statusCode > 599) return INTERNAL_ERROR;
   const message: unknown = payload.message;
   const body =
-    typeof message === 'string' && message !== ''
-      ? message
-      : (STATUS_CODES[statusCode] ?? 'Error');
+    typeof message === 'string' && message !== '' ? message : (STATUS_CODES[statusCode] ?? 'Error');
   return { status: statusCode, headers: collectHeaders(headers), body };
 }
 

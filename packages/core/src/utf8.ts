@@ -28,14 +28,14 @@ function getSequenceLength(lead: number): number {
 }
 
 /**
- * Whether `bytes[0..length)` can still become a valid sequence. The second byte's range depends
- * on the lead (RFC 3629 §4): E0 needs A0–BF (no overlongs), ED needs 80–9F (no surrogates),
- * F0 needs 90–BF (no overlongs), F4 needs 80–8F (nothing above U+10FFFF).
+ * Whether `bytes[0..length)`, a valid lead byte followed by fewer bytes than its sequence needs,
+ * can still become a valid sequence. The second byte's range depends on the lead (RFC 3629 §4):
+ * E0 needs A0–BF (no overlongs), ED needs 80–9F (no surrogates), F0 needs 90–BF (no overlongs),
+ * F4 needs 80–8F (nothing above U+10FFFF).
  */
 function isValidPrefix(bytes: Uint8Array, length: number): boolean {
-  const lead = bytes[0]!;
-  if (getSequenceLength(lead) <= length) return false;
   if (length < 2) return true;
+  const lead = bytes[0]!;
   const second = bytes[1]!;
   let low = 0x80;
   let high = 0xbf;

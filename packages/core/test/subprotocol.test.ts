@@ -2,7 +2,7 @@ import t, { type Test } from 'tap';
 import { type HandshakeError, HandshakeErrorCode, isHandshakeError } from '../src/errors.js';
 import { isToken, parseProtocolList, selectProtocol } from '../src/subprotocol.js';
 
-/** Asserts a parse failure: 400 with WS_PROTOCOL_HEADER, and returns the error. */
+/** Asserts a parse failure: 400, code WS_PROTOCOL_HEADER, and a message naming the problem. */
 function expectProtocolError(
   t: Test,
   result: string[] | HandshakeError,

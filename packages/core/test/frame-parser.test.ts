@@ -1,0 +1,706 @@
+import { constants, deflateRawSync, inflateRawSync } from 'node:zlib';
+import t from 'tap';
+import { WebSocketError } from '../src/errors.js';
+import {
+  FrameParser,
+  type FrameParserOptions,
+  type FrameParserSink,
+  type MessageInflater,
+} from '../src/frame-parser.js';
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+type ParserEvent =
+  | { type: 'message'; data: Buffer; isBinary: boolean }
+  | { type: 'ping' | 'pong'; payload: Buffer }
+  | { type: 'close'; code: number | undefined; reason: string }
+  | { type: 'fail'; closeCode: number; errorCode: string }
+  | { type: 'paused'; paused: boolean };
+
+const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
+const text = (s: string): ParserEvent => ({
+  type: 'message',
+  data: Buffer.from(s),
+  isBinary: false,
+});
+const binary = (data: Buffer): ParserEvent => ({ type: 'message', data, isBinary: true });
+const fail = (closeCode: number, errorCode: string): ParserEvent => ({
+  type: 'fail',
+  closeCode,
+  errorCode,
+});
+
+const KEY = hex('37fa213d');
+
+/** Builds a frame; masked with KEY unless `mask` is null. `lengthBytes` forces an encoding. */
+function frame(spec: {
+  opcode: number;
+  payload?: Buffer | string;
+  fin?: boolean;
+  rsv?: number;
+  mask?: Buffer | null;
+  lengthBytes?: 0 | 2 | 8;
+}): Buffer {
+  const payload = Buffer.from(spec.payload ?? '');
+  const key = spec.mask === undefined ? KEY : spec.mask;
+  const length = payload.length;
+  const lengthBytes = spec.lengthBytes ?? (length < 126 ? 0 : length < 65536 ? 2 : 8);
+  const header = Buffer.alloc(2 + lengthBytes);
+  header[0] = (spec.fin === false ? 0 : 0x80) | ((spec.rsv ?? 0) << 4) | spec.opcode;
+  header[1] = (key ? 0x80 : 0) | (lengthBytes === 0 ? length : lengthBytes === 2 ? 126 : 127);
+  if (lengthBytes === 2) header.writeUInt16BE(length, 2);
+  if (lengthBytes === 8) header.writeBigUInt64BE(BigInt(length), 2);
+  if (!key) return Buffer.concat([header, payload]);
+  const masked = Buffer.from(payload.map((b, i) => b ^ key[i % 4]!));
+  return Buffer.concat([header, key, masked]);
+}
+
+/** A parser with a sink that records every event (payloads copied). */
+function setup(options: Partial<FrameParserOptions> = {}) {
+  const events: ParserEvent[] = [];
+  const waiters: Array<() => void> = [];
+  const add = (event: ParserEvent): void => {
+    events.push(event);
+    for (const wake of waiters.splice(0)) wake();
+  };
+  const sink: FrameParserSink = {
+    onMessage: (data, isBinary) => add({ type: 'message', data: Buffer.from(data), isBinary }),
+    onPing: (payload) => add({ type: 'ping', payload: Buffer.from(payload) }),
+    onPong: (payload) => add({ type: 'pong', payload: Buffer.from(payload) }),
+    onClose: (code, reason) => add({ type: 'close', code, reason }),
+    onFail: (closeCode, errorCode, message) => {
+      if (message.length === 0) throw new Error('empty failure message');
+      add({ type: 'fail', closeCode, errorCode });
+    },
+    onPausedChange: (paused) => add({ type: 'paused', paused }),
+  };
+  const parser = new FrameParser(sink, { maxPayload: 1 << 20, maxFragments: 16, ...options });
+  /** Resolves once `count` events of `type` were recorded. */
+  const until = async (type: ParserEvent['type'], count = 1): Promise<void> => {
+    while (events.filter((e) => e.type === type).length < count) {
+      await new Promise<void>((resolve) => waiters.push(resolve));
+    }
+  };
+  return { parser, sink, events, until };
+}
+
+/** Parses `input` on a fresh server-side parser and returns the recorded events. */
+function parse(input: Buffer, options: Partial<FrameParserOptions> = {}): ParserEvent[] {
+  const { parser, events } = setup(options);
+  parser.push(input);
+  return events;
+}
+
+function pushBytewise(parser: FrameParser, input: Buffer): void {
+  for (let i = 0; i < input.length; i++) parser.push(input.subarray(i, i + 1));
+}
+
+/** permessage-deflate payload: raw deflate, sync-flushed, minus the 00 00 ff ff tail (RFC 7692 §7.2.1). */
+function deflate(data: Buffer | string): Buffer {
+  const out = deflateRawSync(data, { finishFlush: constants.Z_SYNC_FLUSH });
+  return out.subarray(0, out.length - 4);
+}
+
+const TRAILER = hex('0000ffff');
+
+/** Test inflater: re-inflates the message so far with inflateRawSync and hands out the new bytes. */
+class FakeInflater implements MessageInflater {
+  readonly calls: Array<{ fin: boolean; maxBytes: number }> = [];
+  readonly #isSync: boolean;
+  #input: Buffer[] = [];
+  #emitted = 0;
+
+  constructor(isSync = false) {
+    this.#isSync = isSync;
+  }
+
+  inflate(
+    data: Buffer,
+    fin: boolean,
+    maxBytes: number,
+    callback: (err: WebSocketError | null, inflated?: Buffer) => void,
+  ): void {
+    this.calls.push({ fin, maxBytes });
+    this.#input.push(Buffer.from(data), ...(fin ? [TRAILER] : []));
+    let result: [WebSocketError | null, Buffer?];
+    try {
+      const all = inflateRawSync(Buffer.concat(this.#input), {
+        finishFlush: constants.Z_SYNC_FLUSH,
+      });
+      const fresh = all.subarray(this.#emitted);
+      this.#emitted = all.length;
+      result =
+        fresh.length > maxBytes
+          ? [new WebSocketError(1009, 'WS_MESSAGE_TOO_BIG', 'inflated message too big')]
+          : [null, fresh];
+    } catch {
+      result = [new WebSocketError(1007, 'WS_INFLATE_FAILED', 'bad deflate data')];
+    }
+    if (fin) {
+      this.#input = [];
+      this.#emitted = 0;
+    }
+    if (this.#isSync) callback(...result);
+    else setImmediate(() => callback(...result));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// RFC 6455 §5.7 examples
+
+t.test('§5.7: parses a single-frame unmasked text message on the client side', async (t) => {
+  t.same(parse(hex('81 05 48656c6c6f'), { expectMasked: false }), [text('Hello')]);
+});
+
+t.test('§5.7: parses a single-frame masked text message', async (t) => {
+  t.same(parse(hex('81 85 37fa213d 7f9f4d5158')), [text('Hello')]);
+});
+
+t.test('§5.7: reassembles a fragmented unmasked text message', async (t) => {
+  const input = hex('01 03 48656c 80 02 6c6f');
+  t.same(parse(input, { expectMasked: false }), [text('Hello')]);
+});
+
+t.test('§5.7: reports an unmasked ping and a masked pong', async (t) => {
+  t.same(parse(hex('89 05 48656c6c6f'), { expectMasked: false }), [
+    { type: 'ping', payload: Buffer.from('Hello') },
+  ]);
+  t.same(parse(hex('8a 85 37fa213d 7f9f4d5158')), [
+    { type: 'pong', payload: Buffer.from('Hello') },
+  ]);
+});
+
+t.test('§5.7: parses a 256-byte binary message with a 16-bit length', async (t) => {
+  const payload = Buffer.alloc(256, 0x5a);
+  const input = Buffer.concat([hex('82 7e 0100'), payload]);
+  t.same(parse(input, { expectMasked: false }), [binary(payload)]);
+});
+
+t.test('§5.7: parses a 64 KiB binary message with a 64-bit length', async (t) => {
+  const payload = Buffer.alloc(65536, 0xa5);
+  const input = Buffer.concat([hex('82 7f 0000000000010000'), payload]);
+  t.same(parse(input, { expectMasked: false }), [binary(payload)]);
+});
+
+// ---------------------------------------------------------------------------------------------
+// One frame fed byte by byte, for each parser state
+
+t.test(
+  'parses a 7-bit-length masked frame fed byte by byte (header, masking key, payload)',
+  async (t) => {
+    const { parser, events } = setup();
+    const input = hex('81 85 37fa213d 7f9f4d5158');
+    for (let i = 0; i < input.length - 1; i++) {
+      parser.push(input.subarray(i, i + 1));
+      t.equal(parser.bufferedBytes, [1, 0, 1, 2, 3, 0, 1, 2, 3, 4][i], `buffered after byte ${i}`);
+    }
+    t.same(events, []);
+    parser.push(input.subarray(input.length - 1));
+    t.same(events, [text('Hello')]);
+    t.equal(parser.bufferedBytes, 0);
+  },
+);
+
+t.test('parses a 16-bit-length frame fed byte by byte', async (t) => {
+  const { parser, events } = setup();
+  const payload = Buffer.alloc(300, 7);
+  pushBytewise(parser, frame({ opcode: 2, payload }));
+  t.same(events, [binary(payload)]);
+});
+
+t.test('parses a 64-bit-length frame fed byte by byte', async (t) => {
+  const { parser, events } = setup();
+  pushBytewise(parser, frame({ opcode: 1, payload: 'sixty-four', lengthBytes: 8 }));
+  t.same(events, [text('sixty-four')]);
+});
+
+t.test('parses a close frame fed byte by byte', async (t) => {
+  const { parser, events } = setup();
+  pushBytewise(parser, frame({ opcode: 8, payload: Buffer.from('\x03\xe8bye', 'latin1') }));
+  t.same(events, [{ type: 'close', code: 1000, reason: 'bye' }]);
+});
+
+t.test(
+  'holds bytes pushed while inflating, byte by byte, and parses them afterwards',
+  async (t) => {
+    const inflater = new FakeInflater();
+    const { parser, events, until } = setup({ inflater });
+    const compressed = frame({ opcode: 1, rsv: 4, payload: deflate('squeezed') });
+    const next = frame({ opcode: 1, payload: 'plain' });
+    parser.push(compressed);
+    t.same(events, [{ type: 'paused', paused: true }]);
+    pushBytewise(parser, next);
+    t.equal(parser.bufferedBytes, next.length + compressed.length - 6, 'waiting bytes are counted');
+    await until('message', 2);
+    t.same(events, [
+      { type: 'paused', paused: true },
+      text('squeezed'),
+      { type: 'paused', paused: false },
+      text('plain'),
+    ]);
+    t.equal(parser.bufferedBytes, 0);
+  },
+);
+
+// ---------------------------------------------------------------------------------------------
+// Zero-copy
+
+t.test('delivers a frame that sits in one chunk as a view, unmasked in place', async (t) => {
+  let delivered: Buffer | undefined;
+  const sink: FrameParserSink = {
+    onMessage: (data) => {
+      delivered = data;
+    },
+    onPing: () => {},
+    onPong: () => {},
+    onClose: () => {},
+    onFail: () => t.fail('unexpected failure'),
+  };
+  const parser = new FrameParser(sink, { maxPayload: 1024, maxFragments: 1 });
+  const chunk = Buffer.concat([
+    frame({ opcode: 2, payload: 'ab' }),
+    frame({ opcode: 2, payload: 'view' }),
+  ]);
+  parser.push(chunk);
+  t.equal(delivered?.buffer, chunk.buffer, 'same backing memory');
+  t.equal(delivered?.byteOffset, chunk.byteOffset + chunk.length - 4);
+  t.equal(chunk.subarray(-4).toString(), 'view', 'the chunk itself was unmasked');
+});
+
+t.test('copies a payload that spans chunks into one buffer', async (t) => {
+  const { parser, events } = setup();
+  const input = frame({ opcode: 2, payload: Buffer.alloc(1000, 3) });
+  for (let i = 0; i < input.length; i += 97) parser.push(input.subarray(i, i + 97));
+  t.same(events, [binary(Buffer.alloc(1000, 3))]);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Header rules
+
+t.test('fails with 1002 when a client frame is not masked', async (t) => {
+  t.same(parse(hex('81 05 48656c6c6f')), [fail(1002, 'WS_UNMASKED_FRAME')]);
+});
+
+t.test('fails with 1002 when a server frame is masked (client side)', async (t) => {
+  const events = parse(hex('81 85 37fa213d 7f9f4d5158'), { expectMasked: false });
+  t.same(events, [fail(1002, 'WS_MASKED_FRAME')]);
+});
+
+t.test('fails with 1002 when RSV1 is set and no inflater was negotiated', async (t) => {
+  t.same(parse(hex('c1 85 37fa213d 7f9f4d5158')), [fail(1002, 'WS_RESERVED_BITS')]);
+});
+
+t.test('fails with 1002 when RSV1 is set on a continuation frame', async (t) => {
+  const input = Buffer.concat([
+    frame({ opcode: 1, payload: 'a', fin: false }),
+    frame({ opcode: 0, payload: 'b', rsv: 4 }),
+  ]);
+  t.same(parse(input, { inflater: new FakeInflater() }), [fail(1002, 'WS_RESERVED_BITS')]);
+});
+
+t.test('fails with 1002 when RSV1 is set on a control frame', async (t) => {
+  const input = frame({ opcode: 9, rsv: 4 });
+  t.same(parse(input, { inflater: new FakeInflater() }), [fail(1002, 'WS_RESERVED_BITS')]);
+});
+
+t.test('fails with 1002 when RSV2 or RSV3 is set, even with an inflater', async (t) => {
+  for (const rsv of [1, 2, 3, 5, 7]) {
+    const input = frame({ opcode: 2, payload: 'x', rsv });
+    t.same(parse(input, { inflater: new FakeInflater() }), [fail(1002, 'WS_RESERVED_BITS')]);
+  }
+});
+
+t.test('fails with 1002 on every reserved opcode', async (t) => {
+  for (const opcode of [3, 4, 5, 6, 7, 0xb, 0xc, 0xd, 0xe, 0xf]) {
+    t.same(parse(frame({ opcode })), [fail(1002, 'WS_INVALID_OPCODE')], `opcode ${opcode}`);
+  }
+});
+
+t.test('fails with 1002 when a control frame has FIN clear', async (t) => {
+  t.same(parse(hex('09 80 37fa213d')), [fail(1002, 'WS_CONTROL_FRAGMENTED')]);
+});
+
+t.test('fails with 1002 when a control frame payload is longer than 125 bytes', async (t) => {
+  t.same(parse(hex('89 fe 007e')), [fail(1002, 'WS_CONTROL_TOO_LONG')], '126 in a 16-bit length');
+  t.same(parse(hex('8a ff 0000000000000001')), [fail(1002, 'WS_CONTROL_TOO_LONG')]);
+  t.same(parse(frame({ opcode: 9, payload: Buffer.alloc(125) })), [
+    { type: 'ping', payload: Buffer.alloc(125) },
+  ]);
+});
+
+t.test('fails with 1002 on a continuation frame with no message in progress', async (t) => {
+  t.same(parse(frame({ opcode: 0, payload: 'x' })), [fail(1002, 'WS_UNEXPECTED_CONTINUATION')]);
+});
+
+t.test('fails with 1002 when a new data frame starts inside a fragmented message', async (t) => {
+  const input = Buffer.concat([
+    frame({ opcode: 1, payload: 'a', fin: false }),
+    frame({ opcode: 2, payload: 'b' }),
+  ]);
+  t.same(parse(input), [fail(1002, 'WS_EXPECTED_CONTINUATION')]);
+});
+
+t.test('accepts control frames interleaved inside a fragmented message', async (t) => {
+  const input = Buffer.concat([
+    frame({ opcode: 1, payload: 'Hel', fin: false }),
+    frame({ opcode: 9, payload: 'p1' }),
+    frame({ opcode: 0, payload: 'l', fin: false }),
+    frame({ opcode: 10, payload: 'p2' }),
+    frame({ opcode: 0, payload: 'o' }),
+  ]);
+  t.same(parse(input), [
+    { type: 'ping', payload: Buffer.from('p1') },
+    { type: 'pong', payload: Buffer.from('p2') },
+    text('Hello'),
+  ]);
+});
+
+t.test('fails with 1002 when a 64-bit length has the most significant bit set', async (t) => {
+  t.same(parse(hex('82 ff 8000000000000000')), [fail(1002, 'WS_INVALID_LENGTH')]);
+});
+
+t.test('fails with 1002 when a 64-bit length exceeds Number.MAX_SAFE_INTEGER', async (t) => {
+  const options = { maxPayload: Number.POSITIVE_INFINITY };
+  t.same(parse(hex('82 ff 0020000000000000'), options), [fail(1002, 'WS_INVALID_LENGTH')]);
+  t.same(
+    parse(hex('82 ff 001fffffffffffff 37fa213d'), options),
+    [],
+    'MAX_SAFE_INTEGER itself is waited for',
+  );
+});
+
+// ---------------------------------------------------------------------------------------------
+// Size limits
+
+t.test('fails with 1009 from the header alone when a frame exceeds maxPayload', async (t) => {
+  const { parser, events } = setup({ maxPayload: 100 });
+  parser.push(hex('82 fe 0065')); // 101 bytes announced, none sent
+  t.same(events, [fail(1009, 'WS_MESSAGE_TOO_BIG')]);
+  t.equal(parser.bufferedBytes, 0);
+  t.same(parse(hex('82 ff 0000010000000000'), { maxPayload: 100 }), [
+    fail(1009, 'WS_MESSAGE_TOO_BIG'),
+  ]);
+});
+
+t.test('fails with 1009 when the fragments together exceed maxPayload', async (t) => {
+  const { parser, events } = setup({ maxPayload: 10 });
+  parser.push(frame({ opcode: 2, payload: Buffer.alloc(6), fin: false }));
+  parser.push(frame({ opcode: 0, payload: Buffer.alloc(5) }).subarray(0, 2)); // header only
+  t.same(events, [fail(1009, 'WS_MESSAGE_TOO_BIG')]);
+});
+
+t.test('accepts a message of exactly maxPayload bytes', async (t) => {
+  const input = Buffer.concat([
+    frame({ opcode: 2, payload: Buffer.alloc(6), fin: false }),
+    frame({ opcode: 0, payload: Buffer.alloc(4) }),
+  ]);
+  t.same(parse(input, { maxPayload: 10 }), [binary(Buffer.alloc(10))]);
+});
+
+t.test('does not count control frames against maxPayload', async (t) => {
+  const events = parse(frame({ opcode: 9, payload: Buffer.alloc(50) }), { maxPayload: 10 });
+  t.same(events, [{ type: 'ping', payload: Buffer.alloc(50) }]);
+});
+
+t.test('fails with 1009 when a message has more frames than maxFragments', async (t) => {
+  const { parser, events } = setup({ maxFragments: 3 });
+  parser.push(frame({ opcode: 1, payload: 'a', fin: false }));
+  parser.push(frame({ opcode: 0, payload: 'b', fin: false }));
+  parser.push(frame({ opcode: 9 })); // control frames do not count
+  parser.push(frame({ opcode: 0, payload: 'c', fin: false }));
+  t.same(events, [{ type: 'ping', payload: Buffer.alloc(0) }]);
+  parser.push(frame({ opcode: 0, payload: 'd' }));
+  t.same(events.at(-1), fail(1009, 'WS_TOO_MANY_FRAGMENTS'));
+});
+
+t.test('counts fragments per message', async (t) => {
+  const input = Buffer.concat([
+    frame({ opcode: 1, payload: 'a', fin: false }),
+    frame({ opcode: 0, payload: 'b' }),
+    frame({ opcode: 1, payload: 'c', fin: false }),
+    frame({ opcode: 0, payload: 'd' }),
+  ]);
+  t.same(parse(input, { maxFragments: 2 }), [text('ab'), text('cd')]);
+});
+
+t.test('accepts any number of fragments when maxFragments is Infinity', async (t) => {
+  const frames = [frame({ opcode: 2, payload: 'x', fin: false })];
+  for (let i = 0; i < 2000; i++) frames.push(frame({ opcode: 0, payload: 'x', fin: false }));
+  frames.push(frame({ opcode: 0 }));
+  const events = parse(Buffer.concat(frames), { maxFragments: Number.POSITIVE_INFINITY });
+  t.same(events, [binary(Buffer.alloc(2001, 'x'))]);
+});
+
+// ---------------------------------------------------------------------------------------------
+// UTF-8
+
+t.test('fails with 1007 on an unfragmented text message that is not UTF-8', async (t) => {
+  t.same(parse(frame({ opcode: 1, payload: hex('48c328') })), [fail(1007, 'WS_INVALID_UTF8')]);
+});
+
+t.test('fails with 1007 on the first invalid text fragment, before FIN', async (t) => {
+  const { parser, events } = setup();
+  parser.push(frame({ opcode: 1, payload: 'fine', fin: false }));
+  t.same(events, []);
+  parser.push(frame({ opcode: 0, payload: hex('eda0'), fin: false })); // a surrogate prefix
+  t.same(events, [fail(1007, 'WS_INVALID_UTF8')]);
+});
+
+t.test('fails with 1007 when a fragmented text message ends mid-character', async (t) => {
+  const input = Buffer.concat([
+    frame({ opcode: 1, payload: 'a', fin: false }),
+    frame({ opcode: 0, payload: hex('e282') }),
+  ]);
+  t.same(parse(input), [fail(1007, 'WS_INVALID_UTF8')]);
+});
+
+t.test('accepts a code point split across fragments', async (t) => {
+  const euro = Buffer.from('€');
+  const input = Buffer.concat([
+    frame({ opcode: 1, payload: euro.subarray(0, 1), fin: false }),
+    frame({ opcode: 0, payload: euro.subarray(1, 2), fin: false }),
+    frame({ opcode: 0, payload: euro.subarray(2) }),
+  ]);
+  t.same(parse(input), [text('€')]);
+});
+
+t.test('does not check binary messages for UTF-8', async (t) => {
+  t.same(parse(frame({ opcode: 2, payload: hex('ff') })), [binary(hex('ff'))]);
+});
+
+t.test('delivers empty text and binary messages', async (t) => {
+  const input = Buffer.concat([frame({ opcode: 1 }), frame({ opcode: 2 })]);
+  t.same(parse(input), [text(''), binary(Buffer.alloc(0))]);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Close frames
+
+t.test('reports a close frame without payload with an undefined code', async (t) => {
+  t.same(parse(hex('88 80 37fa213d')), [{ type: 'close', code: undefined, reason: '' }]);
+});
+
+t.test('reports the close code and UTF-8 reason', async (t) => {
+  const payload = Buffer.concat([hex('0bb8'), Buffer.from('gone ☂')]);
+  t.same(parse(frame({ opcode: 8, payload })), [{ type: 'close', code: 3000, reason: 'gone ☂' }]);
+});
+
+t.test('fails with 1002 on a 1-byte close payload', async (t) => {
+  t.same(parse(frame({ opcode: 8, payload: hex('03') })), [fail(1002, 'WS_INVALID_CLOSE_PAYLOAD')]);
+});
+
+t.test('fails with 1002 on close codes that may not be sent', async (t) => {
+  for (const code of [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535]) {
+    const payload = Buffer.alloc(2);
+    payload.writeUInt16BE(code);
+    t.same(parse(frame({ opcode: 8, payload })), [fail(1002, 'WS_INVALID_CLOSE_CODE')], `${code}`);
+  }
+});
+
+t.test('fails with 1007 on a close reason that is not UTF-8', async (t) => {
+  t.same(parse(frame({ opcode: 8, payload: hex('03e8 c0af') })), [fail(1007, 'WS_INVALID_UTF8')]);
+});
+
+t.test('stops after a close frame and ignores everything after it', async (t) => {
+  const { parser, events } = setup();
+  parser.push(
+    Buffer.concat([
+      frame({ opcode: 8, payload: hex('03e8') }),
+      frame({ opcode: 1, payload: 'late' }),
+    ]),
+  );
+  parser.push(frame({ opcode: 1, payload: 'later' }));
+  t.ok(parser.isStopped);
+  t.equal(parser.bufferedBytes, 0);
+  t.same(events, [{ type: 'close', code: 1000, reason: '' }]);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Failure and re-entrancy
+
+t.test('reports exactly one failure and ignores all input after it', async (t) => {
+  const { parser, events } = setup();
+  t.notOk(parser.isStopped);
+  parser.push(Buffer.concat([frame({ opcode: 3 }), frame({ opcode: 1, payload: 'x' })]));
+  parser.push(frame({ opcode: 0 }));
+  t.ok(parser.isStopped);
+  t.same(events, [fail(1002, 'WS_INVALID_OPCODE')]);
+  t.equal(parser.bufferedBytes, 0);
+});
+
+t.test('counts partial frames and collected fragments in bufferedBytes', async (t) => {
+  const { parser } = setup();
+  parser.push(frame({ opcode: 2, payload: Buffer.alloc(10), fin: false }));
+  t.equal(parser.bufferedBytes, 10, 'a collected fragment');
+  parser.push(frame({ opcode: 0, payload: Buffer.alloc(20) }).subarray(0, 9));
+  t.equal(parser.bufferedBytes, 13, 'plus 3 payload bytes of the next frame');
+});
+
+t.test('queues bytes pushed from inside a sink callback', async (t) => {
+  const order: string[] = [];
+  let parser: FrameParser | undefined;
+  const sink: FrameParserSink = {
+    onMessage: (data) => {
+      order.push(data.toString());
+      if (data.toString() === 'first') parser?.push(frame({ opcode: 1, payload: 'third' }));
+    },
+    onPing: () => {},
+    onPong: () => {},
+    onClose: () => {},
+    onFail: () => t.fail('unexpected failure'),
+  };
+  parser = new FrameParser(sink, { maxPayload: 100, maxFragments: 1 });
+  parser.push(
+    Buffer.concat([
+      frame({ opcode: 1, payload: 'first' }),
+      frame({ opcode: 1, payload: 'second' }),
+    ]),
+  );
+  t.same(order, ['first', 'second', 'third']);
+});
+
+t.test('lets a sink exception propagate out of push and keeps parsing afterwards', async (t) => {
+  const { parser, sink, events } = setup();
+  const original = sink.onMessage;
+  sink.onMessage = () => {
+    throw new Error('handler bug');
+  };
+  t.throws(() => parser.push(frame({ opcode: 1, payload: 'boom' })), { message: 'handler bug' });
+  sink.onMessage = original;
+  parser.push(frame({ opcode: 1, payload: 'ok' }));
+  t.same(events, [text('ok')]);
+});
+
+t.test('rejects invalid limits at construction', async (t) => {
+  const sink = setup().sink;
+  t.throws(() => new FrameParser(sink, { maxPayload: -1, maxFragments: 1 }), RangeError);
+  t.throws(() => new FrameParser(sink, { maxPayload: Number.NaN, maxFragments: 1 }), RangeError);
+  t.throws(() => new FrameParser(sink, { maxPayload: 1, maxFragments: 0 }), RangeError);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Compressed messages (permessage-deflate)
+
+t.test('inflates a compressed text message and pauses while inflating', async (t) => {
+  const inflater = new FakeInflater();
+  const { parser, events, until } = setup({ inflater, maxPayload: 1000 });
+  parser.push(frame({ opcode: 1, rsv: 4, payload: deflate('Hello, deflate') }));
+  t.same(events, [{ type: 'paused', paused: true }]);
+  t.ok(parser.bufferedBytes > 0, 'the compressed payload counts while inflating');
+  await until('paused', 2);
+  t.same(events, [
+    { type: 'paused', paused: true },
+    text('Hello, deflate'),
+    { type: 'paused', paused: false },
+  ]);
+  t.same(inflater.calls, [{ fin: true, maxBytes: 1000 }]);
+});
+
+t.test('inflates a fragmented compressed message with RSV1 on the first frame only', async (t) => {
+  const inflater = new FakeInflater();
+  const { parser, events, until } = setup({ inflater, maxPayload: 1000 });
+  const message = 'abc '.repeat(50);
+  const compressed = deflate(message);
+  const half = compressed.length >> 1;
+  parser.push(frame({ opcode: 1, rsv: 4, fin: false, payload: compressed.subarray(0, half) }));
+  parser.push(frame({ opcode: 9, payload: 'mid' }));
+  parser.push(frame({ opcode: 0, payload: compressed.subarray(half) }));
+  await until('message');
+  t.same(
+    events.filter((e) => e.type !== 'paused'),
+    [{ type: 'ping', payload: Buffer.from('mid') }, text(message)],
+  );
+  t.equal(inflater.calls.length, 2);
+  t.equal(inflater.calls[1]?.fin, true);
+  t.ok((inflater.calls[1]?.maxBytes ?? 0) <= 1000, 'maxBytes shrinks by what was inflated');
+});
+
+t.test('fails with 1009 when the inflated message exceeds maxPayload', async (t) => {
+  const { parser, events, until } = setup({ inflater: new FakeInflater(), maxPayload: 100 });
+  parser.push(frame({ opcode: 2, rsv: 4, payload: deflate(Buffer.alloc(101)) }));
+  await until('fail');
+  t.same(events, [{ type: 'paused', paused: true }, fail(1009, 'WS_MESSAGE_TOO_BIG')]);
+  t.ok(parser.isStopped);
+});
+
+t.test('fails with 1009 when an inflater returns more than maxBytes', async (t) => {
+  const greedy: MessageInflater = {
+    inflate: (_data, _fin, _maxBytes, callback) =>
+      setImmediate(() => callback(null, Buffer.alloc(101))),
+  };
+  const { parser, events, until } = setup({ inflater: greedy, maxPayload: 100 });
+  parser.push(frame({ opcode: 2, rsv: 4, payload: 'x' }));
+  await until('fail');
+  t.same(events.at(-1), fail(1009, 'WS_MESSAGE_TOO_BIG'));
+});
+
+t.test(
+  'fails with 1009 from the header when compressed bytes alone are far over maxPayload',
+  async (t) => {
+    const events = parse(hex('c2 ff 0000000100000000'), {
+      inflater: new FakeInflater(),
+      maxPayload: 1000,
+    });
+    t.same(events, [fail(1009, 'WS_MESSAGE_TOO_BIG')]);
+  },
+);
+
+t.test('fails with 1007 when compressed text inflates to invalid UTF-8', async (t) => {
+  const { parser, events, until } = setup({ inflater: new FakeInflater() });
+  parser.push(frame({ opcode: 1, rsv: 4, payload: deflate(hex('41ff42')) }));
+  await until('fail');
+  t.same(events.at(-1), fail(1007, 'WS_INVALID_UTF8'));
+});
+
+t.test(
+  'fails with 1007 on the first compressed fragment that inflates to invalid UTF-8',
+  async (t) => {
+    const { parser, events, until } = setup({ inflater: new FakeInflater() });
+    parser.push(frame({ opcode: 1, rsv: 4, fin: false, payload: deflate(hex('41eda0')) }));
+    await until('fail');
+    t.same(events.at(-1), fail(1007, 'WS_INVALID_UTF8'));
+  },
+);
+
+t.test('forwards an inflater error as the failure', async (t) => {
+  const { parser, events, until } = setup({ inflater: new FakeInflater() });
+  parser.push(frame({ opcode: 2, rsv: 4, payload: hex('ffffffff') }));
+  await until('fail');
+  t.same(events.at(-1), fail(1007, 'WS_INFLATE_FAILED'));
+});
+
+t.test('ignores a second callback from an inflater that calls back twice', async (t) => {
+  const twice: MessageInflater = {
+    inflate: (_data, _fin, _maxBytes, callback) =>
+      setImmediate(() => {
+        callback(null, Buffer.from('once'));
+        callback(null, Buffer.from('twice'));
+      }),
+  };
+  const { parser, events, until } = setup({ inflater: twice });
+  parser.push(frame({ opcode: 1, rsv: 4, payload: 'x' }));
+  await until('paused', 2);
+  t.same(events, [
+    { type: 'paused', paused: true },
+    text('once'),
+    { type: 'paused', paused: false },
+  ]);
+});
+
+t.test('handles an inflater that calls back synchronously', async (t) => {
+  const { parser, events } = setup({ inflater: new FakeInflater(true) });
+  parser.push(
+    Buffer.concat([
+      frame({ opcode: 1, rsv: 4, payload: deflate('sync') }),
+      frame({ opcode: 1, payload: 'after' }),
+    ]),
+  );
+  t.same(events, [text('sync'), text('after')], 'no pause reported, order kept');
+});
+
+t.test('accepts uncompressed messages when an inflater is present', async (t) => {
+  const inflater = new FakeInflater();
+  t.same(parse(frame({ opcode: 1, payload: 'raw' }), { inflater }), [text('raw')]);
+  t.equal(inflater.calls.length, 0);
+});

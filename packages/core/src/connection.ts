@@ -16,9 +16,11 @@ import type { Duplex } from 'node:stream';
 import { isValidCloseCode } from './close-codes.js';
 import { MAX_CLOSE_REASON_BYTES, MAX_CONTROL_PAYLOAD, Opcode } from './constants.js';
 import { ProtocolErrorCode, WebSocketError } from './errors.js';
-import { FrameParser, type FrameParserSink, type MessageInflater } from './frame-parser.js';
+import { FrameParser, type FrameParserSink } from './frame-parser.js';
 import { FrameWriter } from './frame-writer.js';
 import { Inbox } from './inbox.js';
+import { MessageSender } from './message-sender.js';
+import type { PerMessageDeflate } from './permessage-deflate.js';
 import type { ErasedProtocol, RawMessage, RawOutgoing } from './protocol.js';
 
 /** Connection states. */
@@ -59,7 +61,8 @@ export interface ConnectionInit<TData> {
   readonly extensions: string | undefined;
   readonly handlers: ErasedProtocol<TData>;
   readonly options: ConnectionOptions;
-  readonly inflater?: MessageInflater | undefined;
+  /** The connection's permessage-deflate state, when negotiated. */
+  readonly deflate?: PerMessageDeflate | undefined;
   readonly onClosed?: ((connection: Connection<TData, never, unknown>) => void) | undefined;
 }
 
@@ -90,6 +93,7 @@ export class Connection<TData = unknown, TOut = RawOutgoing, TIn = RawMessage> {
   readonly #handlers: ErasedProtocol<TData>;
   readonly #parser: FrameParser;
   readonly #writer: FrameWriter;
+  readonly #sender: MessageSender;
   readonly #onClosed: ((connection: Connection<TData, never, unknown>) => void) | undefined;
   #state: ConnectionState = ConnectionState.Open;
   #pauseReasons = 0;
@@ -98,6 +102,7 @@ export class Connection<TData = unknown, TOut = RawOutgoing, TIn = RawMessage> {
   #isIterating = false;
   #isAlive = true;
   #needsDrain = false;
+  #isDrainProbeArmed = false;
   #drainWaiters: Array<() => void> = [];
   #lastMessageAt = 0;
   #receivedCode: number | undefined;
@@ -126,7 +131,11 @@ export class Connection<TData = unknown, TOut = RawOutgoing, TIn = RawMessage> {
       expectMasked: true,
       maxPayload: init.options.maxPayload,
       maxFragments: init.options.maxFragments,
-      ...(init.inflater ? { inflater: init.inflater } : {}),
+      ...(init.deflate ? { inflater: init.deflate } : {}),
+    });
+    this.#sender = new MessageSender(this.#writer, init.deflate, {
+      onError: (error) => this.#handlerFailed(error),
+      onQueueFlushed: () => this.#onSocketDrain(),
     });
   }
 
@@ -147,7 +156,7 @@ export class Connection<TData = unknown, TOut = RawOutgoing, TIn = RawMessage> {
 
   /** Bytes accepted by `send()` and not yet handed to the operating system. */
   get bufferedAmount(): number {
-    return this.#socket.writableLength + this.#writer.pendingBytes;
+    return this.#socket.writableLength + this.#writer.pendingBytes + this.#sender.queuedBytes;
   }
 
   /** The peer's IP address, when the socket is a TCP socket. */
@@ -168,8 +177,8 @@ export class Connection<TData = unknown, TOut = RawOutgoing, TIn = RawMessage> {
     if (this.#state !== ConnectionState.Open) return false;
     const encode = this.#handlers.encode;
     const raw = encode ? encode(message) : (message as RawOutgoing);
-    if (typeof raw === 'string') this.#writer.writeText(raw);
-    else this.#writer.writeMessage(Opcode.Binary, raw);
+    if (typeof raw === 'string') this.#sender.sendText(raw);
+    else this.#sender.sendBinary(raw);
     return this.#checkBackpressure();
   }
 
@@ -196,6 +205,7 @@ export class Connection<TData = unknown, TOut = RawOutgoing, TIn = RawMessage> {
       return Promise.resolve();
     }
     this.#needsDrain = true;
+    this.#armDrainProbe();
     return new Promise((resolve) => this.#drainWaiters.push(resolve));
   }
 
@@ -267,7 +277,7 @@ export class Connection<TData = unknown, TOut = RawOutgoing, TIn = RawMessage> {
       if (result) {
         this.#inbox ??= new Inbox<TIn>();
         this.#pauseReading(PAUSE_OPENING);
-        result.then(this.#onOpened, this.#onHandlerRejected);
+        result.then(this.#onOpened, this.#onOpenRejected);
       }
     }
     if (head.length > 0) this.#onSocketData(head);
@@ -309,7 +319,11 @@ export class Connection<TData = unknown, TOut = RawOutgoing, TIn = RawMessage> {
   };
 
   readonly #onSocketDrain = (): void => {
-    if (!this.#needsDrain || this.bufferedAmount >= this.#options.sendHighWaterMark) return;
+    if (!this.#needsDrain) return;
+    if (this.bufferedAmount >= this.#options.sendHighWaterMark) {
+      this.#armDrainProbe();
+      return;
+    }
     this.#needsDrain = false;
     this.#releaseDrainWaiters();
     const onDrain = this.#handlers.handler.onDrain;
@@ -325,6 +339,7 @@ export class Connection<TData = unknown, TOut = RawOutgoing, TIn = RawMessage> {
   readonly #onSocketClose = (): void => {
     if (this.#state === ConnectionState.Closed) return;
     this.#state = ConnectionState.Closed;
+    this.#sender.close();
     clearTimeout(this.#closeTimer);
     clearInterval(this.#heartbeatTimer);
     clearTimeout(this.#idleTimer);
@@ -334,7 +349,9 @@ export class Connection<TData = unknown, TOut = RawOutgoing, TIn = RawMessage> {
     const code = this.#receivedCode ?? this.#sentCode ?? 1006;
     const onClose = this.#handlers.handler.onClose;
     if (onClose) {
-      this.#call(() => onClose.call(this.#handlers.handler, this.#erased, code, this.#receivedReason));
+      this.#call(() =>
+        onClose.call(this.#handlers.handler, this.#erased, code, this.#receivedReason),
+      );
     }
   };
 
@@ -345,6 +362,21 @@ export class Connection<TData = unknown, TOut = RawOutgoing, TIn = RawMessage> {
     this.#inbox = undefined;
     if (!inbox) return;
     for (let entry = inbox.shift(); entry; entry = inbox.shift()) this.#dispatch(entry.item);
+    // The held messages were handed out: a pause for a full inbox no longer applies.
+    this.#resumeReading(PAUSE_INBOX);
+  };
+
+  readonly #onOpenRejected = (error: unknown): void => {
+    // onOpen is not counted among pending onMessage calls: only its own pause is lifted.
+    this.#resumeReading(PAUSE_OPENING);
+    if (!this.#isIterating) this.#inbox = undefined;
+    this.#handlerFailed(error);
+  };
+
+  /** Called back once every write handed to the socket so far has been flushed. */
+  readonly #onDrainProbe = (): void => {
+    this.#isDrainProbeArmed = false;
+    this.#onSocketDrain();
   };
 
   readonly #onHandlerSettled = (): void => {
@@ -458,6 +490,7 @@ export class Connection<TData = unknown, TOut = RawOutgoing, TIn = RawMessage> {
       this.#sentCode = closeCode;
       this.#writeCloseFrame(closeCode, '');
       this.#armCloseTimer();
+      this.#stopHoldingInput();
     }
     // RFC 6455 §7.1.7: after failing, close the TCP connection. The parser ignores what still
     // arrives; reading goes on only so that the peer's FIN is seen.
@@ -474,17 +507,28 @@ export class Connection<TData = unknown, TOut = RawOutgoing, TIn = RawMessage> {
     this.#writeCloseFrame(code, reason);
     this.#writer.flush();
     this.#armCloseTimer();
+    this.#stopHoldingInput();
+  }
+
+  /**
+   * Once closing, incoming messages are dropped, so a lagging consumer no longer needs reading
+   * paused; the peer's close frame and FIN must be read or the handshake waits for closeTimeout.
+   */
+  #stopHoldingInput(): void {
+    if (this.#pauseReasons === 0) return;
+    this.#pauseReasons = 0;
+    this.#socket.resume();
   }
 
   #writeCloseFrame(code: number | undefined, reason: string): void {
     if (code === undefined) {
-      this.#writer.writeMessage(Opcode.Close, EMPTY);
+      this.#sender.sendClose(EMPTY);
       return;
     }
     const payload = Buffer.allocUnsafe(2 + Buffer.byteLength(reason));
     payload.writeUInt16BE(code, 0);
     payload.write(reason, 2);
-    this.#writer.writeMessage(Opcode.Close, payload);
+    this.#sender.sendClose(payload);
   }
 
   #armCloseTimer(): void {
@@ -508,7 +552,8 @@ export class Connection<TData = unknown, TOut = RawOutgoing, TIn = RawMessage> {
 
   #onHeartbeat(): void {
     if (this.#state === ConnectionState.Closed) return;
-    if (!this.#isAlive) {
+    // While we hold reading back, the peer's pongs wait unread in the socket: not its fault.
+    if (!this.#isAlive && this.#pauseReasons === 0) {
       this.#reportError(
         new WebSocketError(1006, ProtocolErrorCode.HeartbeatTimeout, 'no pong within the interval'),
       );
@@ -537,7 +582,25 @@ export class Connection<TData = unknown, TOut = RawOutgoing, TIn = RawMessage> {
   #checkBackpressure(): boolean {
     if (this.bufferedAmount < this.#options.sendHighWaterMark) return true;
     this.#needsDrain = true;
+    this.#armDrainProbe();
     return false;
+  }
+
+  /**
+   * The socket emits 'drain' only after a write returned false, i.e. above its own high-water
+   * mark. When `sendHighWaterMark` is lower, an empty write's callback tells when the bytes
+   * before it have been flushed.
+   */
+  #armDrainProbe(): void {
+    const socket = this.#socket;
+    if (this.#isDrainProbeArmed || socket.writableNeedDrain) return;
+    if (socket.destroyed || socket.writableEnded) return;
+    // Bytes still waiting for compression are not the socket's: the sender reports their
+    // flush through onQueueFlushed. Probing an empty socket would only spin.
+    if (socket.writableLength + this.#writer.pendingBytes === 0) return;
+    this.#isDrainProbeArmed = true;
+    this.#writer.flush();
+    socket.write(EMPTY, this.#onDrainProbe);
   }
 
   #releaseDrainWaiters(): void {

@@ -200,7 +200,8 @@ export function parseExtensionHeader(lines: readonly string[]): ExtensionOffer[]
 export function formatExtensionHeader(extensions: readonly ExtensionOffer[]): string {
   const parts: string[] = [];
   for (const { name, params } of extensions) {
-    if (!isToken(name)) throw new TypeError(`Extension name is not a token: ${JSON.stringify(name)}`);
+    if (!isToken(name))
+      throw new TypeError(`Extension name is not a token: ${JSON.stringify(name)}`);
     let part = name;
     for (const [key, value] of params) {
       if (!isToken(key) || (value !== true && !isToken(value))) {

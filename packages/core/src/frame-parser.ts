@@ -75,6 +75,7 @@ const State = {
 type State = (typeof State)[keyof typeof State];
 
 const EMPTY = Buffer.alloc(0);
+const MASK_SCRATCH = Buffer.alloc(4);
 const { ProtocolError, InvalidPayload, MessageTooBig } = CloseCode;
 
 /** A rule broken by the peer: the close code to send, the stable error code, a short message. */
@@ -141,10 +142,11 @@ export class FrameParser {
   readonly #maxCompressedBytes: number;
   readonly #maxFragments: number;
   readonly #inflater: MessageInflater | undefined;
-  readonly #utf8 = new Utf8Validator();
-  readonly #maskKey = Buffer.alloc(4);
-  readonly #onInflated = (err: WebSocketError | null, inflated?: Buffer): void =>
-    this.#finishInflate(err, inflated ?? EMPTY);
+  /** Made on the first fragmented text message: idle connections should cost little memory. */
+  #utf8: Utf8Validator | undefined;
+  /** The masking key as a 32-bit big-endian number; no buffer per connection. */
+  #maskKey = 0;
+  #onInflated: ((err: WebSocketError | null, inflated?: Buffer) => void) | undefined;
 
   #state: State = State.Header;
   #isRunning = false;
@@ -229,7 +231,12 @@ export class FrameParser {
             break;
           case State.MaskKey:
             if (this.#buffered < 4) return;
-            for (let i = 0; i < 4; i++) this.#maskKey[i] = this.#peek(i);
+            this.#maskKey =
+              ((this.#peek(0) << 24) |
+                (this.#peek(1) << 16) |
+                (this.#peek(2) << 8) |
+                this.#peek(3)) >>>
+              0;
             this.#skip(4);
             this.#state = State.Payload;
             break;
@@ -311,7 +318,11 @@ export class FrameParser {
 
   #readPayload(): void {
     const data = this.#take(this.#payloadLength);
-    if (this.#isMasked) unmask(data, this.#maskKey);
+    if (this.#isMasked) {
+      // The parser runs synchronously, so one shared scratch key serves every connection.
+      MASK_SCRATCH.writeUInt32BE(this.#maskKey, 0);
+      unmask(data, MASK_SCRATCH);
+    }
     this.#state = State.Header;
     if (this.#opcode === Opcode.Ping) this.#sink.onPing(data);
     else if (this.#opcode === Opcode.Pong) this.#sink.onPong(data);
@@ -345,7 +356,7 @@ export class FrameParser {
       return;
     }
     // RFC 6455 §8.1: fail as soon as a fragment makes the text invalid, not at the end.
-    if (isText && !this.#utf8.push(data)) {
+    if (isText && !this.#textValidator().push(data)) {
       this.#fail(INVALID_TEXT);
       return;
     }
@@ -354,7 +365,7 @@ export class FrameParser {
       this.#messageBytes += data.length;
     }
     if (!this.#isFinal) return;
-    if (isText && !this.#utf8.end()) {
+    if (isText && !this.#utf8!.end()) {
       this.#fail(INVALID_TEXT);
       return;
     }
@@ -374,6 +385,16 @@ export class FrameParser {
     if (this.#fragments.length > 0) this.#fragments = [];
   }
 
+  #textValidator(): Utf8Validator {
+    this.#utf8 ??= new Utf8Validator();
+    return this.#utf8;
+  }
+
+  #inflateCallback(): (err: WebSocketError | null, inflated?: Buffer) => void {
+    this.#onInflated ??= (err, inflated) => this.#finishInflate(err, inflated ?? EMPTY);
+    return this.#onInflated;
+  }
+
   #startInflate(data: Buffer): void {
     this.#state = State.Inflating;
     this.#inflatingBytes = data.length;
@@ -381,7 +402,7 @@ export class FrameParser {
       data,
       this.#isFinal,
       this.#maxPayload - this.#messageBytes,
-      this.#onInflated,
+      this.#inflateCallback(),
     );
     if (this.#state === State.Inflating && !this.#isPauseReported) {
       this.#isPauseReported = true;
@@ -466,7 +487,7 @@ export class FrameParser {
     this.#fragments = [];
     this.#messageBytes = 0;
     this.#inflatingBytes = 0;
-    this.#utf8.reset();
+    this.#utf8?.reset();
   }
 
   #fail([closeCode, errorCode, message]: Violation): void {

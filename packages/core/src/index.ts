@@ -1,15 +1,24 @@
 export { CloseCode, isValidCloseCode } from './close-codes.js';
-export { type ConnectionOptions, Connection, ConnectionState } from './connection.js';
+export { Connection, type ConnectionOptions, ConnectionState } from './connection.js';
 export { DEFAULT_LIMITS, MAX_CLOSE_REASON_BYTES, Opcode, WEBSOCKET_GUID } from './constants.js';
 export {
+  PER_MESSAGE_DEFLATE_DEFAULTS,
+  type PerMessageDeflateOptions,
+} from './deflate-options.js';
+export {
   type HandshakeError,
-  type HandshakeErrorData,
   HandshakeErrorCode,
+  type HandshakeErrorData,
   handshakeError,
   isHandshakeError,
   ProtocolErrorCode,
   WebSocketError,
 } from './errors.js';
+export {
+  type ExtensionOffer,
+  formatExtensionHeader,
+  parseExtensionHeader,
+} from './extension-header.js';
 export {
   checkHeaderLimits,
   checkOrigin,
@@ -25,6 +34,12 @@ export {
   WebSocketServer,
   type WebSocketServerOptions,
 } from './node-server.js';
+export {
+  type NegotiatedDeflateParams,
+  negotiatePerMessageDeflate,
+  PERMESSAGE_DEFLATE,
+  PerMessageDeflate,
+} from './permessage-deflate.js';
 export {
   type BoundProtocol,
   type Codec,

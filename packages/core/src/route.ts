@@ -6,7 +6,12 @@
  */
 import type { ConnectionOptions } from './connection.js';
 import { DEFAULT_LIMITS } from './constants.js';
+import {
+  type PerMessageDeflateOptions,
+  resolvePerMessageDeflateOptions,
+} from './deflate-options.js';
 import { type HandshakeError, HandshakeErrorCode, handshakeError } from './errors.js';
+import { parseExtensionHeader } from './extension-header.js';
 import {
   checkOrigin,
   computeAcceptKey,
@@ -14,6 +19,7 @@ import {
   type UpgradeRequestInfo,
   validateUpgradeRequest,
 } from './handshake.js';
+import { type NegotiatedDeflateParams, negotiatePerMessageDeflate } from './permessage-deflate.js';
 import { type ErasedProtocol, eraseProtocol, type ProtocolLike } from './protocol.js';
 import { isToken, selectProtocol } from './subprotocol.js';
 
@@ -73,6 +79,11 @@ export interface RouteOptions<TData> extends RouteLimits {
   readonly unsupportedProtocol?: 'reject' | 'accept';
   /** Allowed `Origin` values (exact, case-insensitive) or a predicate; others get 403. */
   readonly origins?: OriginPolicy;
+  /**
+   * permessage-deflate (RFC 7692): `true` for the defaults, or options. Off by default.
+   * @default false
+   */
+  readonly perMessageDeflate?: boolean | PerMessageDeflateOptions;
 }
 
 /** A route compiled by {@link createRoute}. */
@@ -82,6 +93,8 @@ export interface WebSocketRoute<TData> {
   readonly connection: ConnectionOptions;
   readonly protocols: ReadonlyMap<string, ErasedProtocol<TData>>;
   readonly defaultProtocol: ErasedProtocol<TData> | undefined;
+  /** Resolved permessage-deflate options, undefined when compression is off. */
+  readonly deflate: PerMessageDeflateOptions | undefined;
 }
 
 /** The result of a successful negotiation, ready for `accept()`. */
@@ -96,6 +109,11 @@ export interface AcceptedHandshake<TData> {
   readonly handlers: ErasedProtocol<TData>;
   /** The connection options of the route. */
   readonly connection: ConnectionOptions;
+  /** The agreed permessage-deflate parameters and the route's options, when negotiated. */
+  readonly deflate?: {
+    readonly params: NegotiatedDeflateParams;
+    readonly options: PerMessageDeflateOptions;
+  };
 }
 
 function positive(name: string, value: number | undefined, fallback: number, zero = false): number {
@@ -137,25 +155,38 @@ export function resolveLimits(limits: RouteLimits): ConnectionOptions {
 export function createRoute<TData>(options: RouteOptions<TData>): WebSocketRoute<TData> {
   const protocols = new Map<string, ErasedProtocol<TData>>();
   for (const [name, protocol] of Object.entries(options.protocols ?? {})) {
-    if (!isToken(name)) throw new TypeError(`subprotocol name ${JSON.stringify(name)} is not a token`);
+    if (!isToken(name))
+      throw new TypeError(`subprotocol name ${JSON.stringify(name)} is not a token`);
     protocols.set(name, eraseProtocol(protocol));
   }
-  const defaultProtocol = options.defaultProtocol ? eraseProtocol(options.defaultProtocol) : undefined;
+  const defaultProtocol = options.defaultProtocol
+    ? eraseProtocol(options.defaultProtocol)
+    : undefined;
   if (protocols.size === 0 && !defaultProtocol) {
     throw new TypeError('a websocket route needs `protocols` or a `defaultProtocol`');
   }
-  if (options.unsupportedProtocol === 'accept' && !defaultProtocol) {
+  const policy = options.unsupportedProtocol;
+  if (policy !== undefined && policy !== 'reject' && policy !== 'accept') {
+    throw new TypeError("unsupportedProtocol must be 'reject' or 'accept'");
+  }
+  if (policy === 'accept' && !defaultProtocol) {
     throw new TypeError("unsupportedProtocol: 'accept' needs a `defaultProtocol`");
   }
   if (options.selectProtocol !== undefined && typeof options.selectProtocol !== 'function') {
     throw new TypeError('selectProtocol must be a function');
   }
+  const deflateOption = options.perMessageDeflate;
+  const deflate =
+    deflateOption === undefined || deflateOption === false
+      ? undefined
+      : resolvePerMessageDeflateOptions(deflateOption === true ? {} : deflateOption);
   return {
     supported: [...protocols.keys()],
     options,
     connection: resolveLimits(options),
     protocols,
     defaultProtocol,
+    deflate,
   };
 }
 
@@ -170,7 +201,11 @@ async function choose<TData>(
   try {
     chosen = await select(offered, route.supported, request);
   } catch {
-    return handshakeError(500, HandshakeErrorCode.ProtocolSelection, 'Subprotocol selection failed');
+    return handshakeError(
+      500,
+      HandshakeErrorCode.ProtocolSelection,
+      'Subprotocol selection failed',
+    );
   }
   if (chosen === undefined) return undefined;
   if (typeof chosen !== 'string' || !offered.includes(chosen) || !route.protocols.has(chosen)) {
@@ -232,11 +267,23 @@ export async function negotiate<TData>(
   if (!handlers) {
     return handshakeError(500, HandshakeErrorCode.Internal, 'No handler for the subprotocol');
   }
-  return {
+  const accepted = {
     acceptKey: computeAcceptKey(upgrade.key),
     protocol,
-    extensions: undefined,
     handlers,
     connection: route.connection,
+  };
+  if (!route.deflate || upgrade.extensions.length === 0) {
+    return { ...accepted, extensions: undefined };
+  }
+  // RFC 6455 §9.1: a malformed header is refused even when no offer would be taken.
+  const offers = parseExtensionHeader(upgrade.extensions);
+  if ('isBoom' in offers) return offers;
+  const negotiated = negotiatePerMessageDeflate(offers, route.deflate);
+  if (!negotiated) return { ...accepted, extensions: undefined };
+  return {
+    ...accepted,
+    extensions: negotiated.response,
+    deflate: { params: negotiated.params, options: route.deflate },
   };
 }

@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import { Connection } from './connection.js';
 import { HandshakeErrorCode, handshakeError } from './errors.js';
 import { reject } from './http-reject.js';
+import { PerMessageDeflate } from './permessage-deflate.js';
 import type { AnyConnection, ConnectionRegistry } from './registry.js';
 import type { AcceptedHandshake } from './route.js';
 
@@ -51,12 +52,16 @@ export function accept<TData>(
   if (handshake.protocol !== undefined) {
     response += headerLine('Sec-WebSocket-Protocol', handshake.protocol);
   }
-  if (handshake.extensions) response += headerLine('Sec-WebSocket-Extensions', handshake.extensions);
+  if (handshake.extensions)
+    response += headerLine('Sec-WebSocket-Extensions', handshake.extensions);
   for (const [name, value] of Object.entries(options.headers ?? {})) {
     response += headerLine(name, value);
   }
   socket.write(`${response}\r\n`);
-  const tcp = socket as Duplex & { setNoDelay?: (noDelay: boolean) => void; setTimeout?: (ms: number) => void };
+  const tcp = socket as Duplex & {
+    setNoDelay?: (noDelay: boolean) => void;
+    setTimeout?: (ms: number) => void;
+  };
   tcp.setNoDelay?.(true);
   tcp.setTimeout?.(0);
   const registry = options.registry;
@@ -67,6 +72,13 @@ export function accept<TData>(
     extensions: handshake.extensions,
     handlers: handshake.handlers,
     options: handshake.connection,
+    deflate: handshake.deflate
+      ? new PerMessageDeflate({
+          params: handshake.deflate.params,
+          options: handshake.deflate.options,
+          maxPayload: handshake.connection.maxPayload,
+        })
+      : undefined,
     onClosed: registry ? (closed) => registry.delete(closed as AnyConnection) : undefined,
   });
   registry?.add(connection as AnyConnection);

@@ -20,6 +20,7 @@ export class ZlibLimiter {
   // A queue with a moving head: O(1) dequeue even with thousands of waiting operations.
   #waiting: Array<ZlibTask | undefined> = [];
   #head = 0;
+  #isDraining = false;
 
   /**
    * @param concurrency - most operations admitted at once
@@ -48,16 +49,16 @@ export class ZlibLimiter {
   }
 
   /**
-   * Runs `task` now if a slot is free, otherwise once earlier tasks have released theirs.
+   * Runs `task` now (synchronously) if a slot is free and nothing waits, otherwise once the
+   * earlier tasks have released their slots.
    * `release` is idempotent, so error paths may call it without double counting.
    * @param task - starts the zlib work and calls `release` when it is over
    */
   run(task: ZlibTask): void {
-    if (this.#active < this.concurrency) {
-      this.#start(task);
-    } else {
-      this.#waiting.push(task);
-    }
+    // Always through the queue, so that a task started by another task's completion cannot
+    // overtake tasks that were already waiting.
+    this.#waiting.push(task);
+    this.#drain();
   }
 
   #start(task: ZlibTask): void {
@@ -68,23 +69,40 @@ export class ZlibLimiter {
       if (isReleased) return;
       isReleased = true;
       this.#active--;
-      this.#startNext();
+      this.#drain();
     });
   }
 
-  #startNext(): void {
-    if (this.#active >= this.concurrency || this.#head === this.#waiting.length) return;
-    const next = this.#waiting[this.#head];
-    this.#waiting[this.#head] = undefined;
-    this.#head++;
+  /**
+   * Starts waiting tasks while slots are free. A loop guarded against re-entry rather than
+   * recursion: a task that releases synchronously (its connection closed meanwhile) must not
+   * grow the stack once per queued task.
+   */
+  #drain(): void {
+    if (this.#isDraining) return;
+    this.#isDraining = true;
+    try {
+      while (this.#active < this.concurrency && this.#head < this.#waiting.length) {
+        const next = this.#waiting[this.#head];
+        this.#waiting[this.#head] = undefined;
+        this.#head++;
+        if (next) this.#start(next);
+      }
+    } finally {
+      this.#isDraining = false;
+      this.#compact();
+    }
+  }
+
+  /** Drops the consumed head of the queue once it dominates the array. */
+  #compact(): void {
     if (this.#head === this.#waiting.length) {
-      this.#waiting = [];
+      this.#waiting.length = 0;
       this.#head = 0;
     } else if (this.#head > 1024 && this.#head * 2 > this.#waiting.length) {
       this.#waiting = this.#waiting.slice(this.#head);
       this.#head = 0;
     }
-    if (next) this.#start(next);
   }
 }
 

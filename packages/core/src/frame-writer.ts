@@ -116,7 +116,8 @@ export class FrameWriter {
    */
   writeMessage(opcode: number, payload: Uint8Array, rsv1 = false): void {
     const total = payload.byteLength;
-    if (total <= this.#maxFrameSize) {
+    // RFC 6455 §5.5: control frames are never fragmented (their payload is at most 125 bytes).
+    if (total <= this.#maxFrameSize || opcode >= Opcode.Close) {
       this.#writeFrame(opcode, true, rsv1, payload);
       return;
     }
@@ -140,6 +141,10 @@ export class FrameWriter {
     // A UTF-16 code unit encodes to at most 3 UTF-8 bytes: a cheap upper bound first.
     if (text.length * 3 <= COPY_THRESHOLD) {
       const byteLength = Buffer.byteLength(text);
+      if (byteLength > this.#maxFrameSize) {
+        this.writeMessage(Opcode.Text, Buffer.from(text, 'utf8'));
+        return;
+      }
       this.#reserve(headerLength(byteLength) + byteLength);
       const at = writeFrameHeader(this.#slab, this.#end, Opcode.Text, true, false, byteLength);
       this.#end = at + this.#slab.write(text, at, byteLength, 'utf8');
@@ -160,11 +165,11 @@ export class FrameWriter {
       this.#flushUnlessBatching();
       return;
     }
-    this.#reserve(headerBytes);
-    this.#end = writeFrameHeader(this.#slab, this.#end, opcode, isFinal, rsv1, length);
     // Header and payload leave in one writev: the socket is corked around both writes.
     const socket = this.#socket;
     if (socket.destroyed || socket.writableEnded) return;
+    this.#reserve(headerBytes);
+    this.#end = writeFrameHeader(this.#slab, this.#end, opcode, isFinal, rsv1, length);
     socket.cork();
     this.#flush();
     socket.write(payload);

@@ -4,9 +4,10 @@
  * websocket route, graceful shutdown with 1001.
  * @module
  */
-import Boom from '@hapi/boom';
+
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import Boom from '@hapi/boom';
 import type { Connection } from './connection.js';
 import { DEFAULT_LIMITS } from './constants.js';
 import { type HandshakeError, HandshakeErrorCode, handshakeError } from './errors.js';
@@ -166,7 +167,11 @@ export class WebSocketServer {
     );
   }
 
-  async #upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<HandshakeError | undefined> {
+  async #upgrade(
+    request: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+  ): Promise<HandshakeError | undefined> {
     const limitError = checkHeaderLimits(request.rawHeaders, this.#headerLimits);
     if (limitError) return limitError;
     if (this.#registry.isShuttingDown) {
@@ -178,6 +183,10 @@ export class WebSocketServer {
     if ('isBoom' in handshake) return handshake;
     const data = entry.upgrade ? await entry.upgrade(request) : undefined;
     if (socket.destroyed) return undefined;
+    // Shutdown may have begun while the hooks ran: it would never close this connection.
+    if (this.#registry.isShuttingDown) {
+      return handshakeError(503, HandshakeErrorCode.ShuttingDown, 'Server shutting down');
+    }
     accept(socket, head, handshake, data, { registry: this.#registry });
     return undefined;
   }

@@ -14,7 +14,7 @@ import {
 } from './deflate-options.js';
 import { ProtocolErrorCode, WebSocketError } from './errors.js';
 import { type ExtensionOffer, formatExtensionHeader } from './extension-header.js';
-import { ZlibChannel } from './zlib-channel.js';
+import { ZlibChannel, type ZlibChannelOptions } from './zlib-channel.js';
 import { getSharedZlibLimiter, type ZlibLimiter } from './zlib-limiter.js';
 
 /** The registered extension name (RFC 7692 §6). */
@@ -183,8 +183,12 @@ export class PerMessageDeflate {
   /** The agreed parameters. */
   readonly params: NegotiatedDeflateParams;
   readonly #threshold: number;
-  readonly #inflater: ZlibChannel;
-  readonly #deflater: ZlibChannel;
+  readonly #inflaterOptions: ZlibChannelOptions;
+  readonly #deflaterOptions: ZlibChannelOptions;
+  // Made on first use: a connection that never sends or receives a compressed message pays
+  // for neither (the idle-connection memory the benchmark measures).
+  #inflaterChannel: ZlibChannel | undefined;
+  #deflaterChannel: ZlibChannel | undefined;
   #isClosed = false;
 
   /**
@@ -205,20 +209,30 @@ export class PerMessageDeflate {
     const shared = { level: opts.level, memLevel: opts.memLevel, limiter };
     // zlib refuses raw streams with an 8-bit window. Inflating with 9 accepts everything a
     // 256-byte window produces; deflating with 9 never reaches back more than 250 bytes.
-    this.#deflater = new ZlibChannel({
+    this.#deflaterOptions = {
       ...shared,
       mode: 'deflate',
       windowBits: Math.max(9, isServer ? params.serverMaxWindowBits : params.clientMaxWindowBits),
       noContextTakeover: isServer ? params.serverNoContextTakeover : params.clientNoContextTakeover,
       maxMessageBytes: Number.POSITIVE_INFINITY,
-    });
-    this.#inflater = new ZlibChannel({
+    };
+    this.#inflaterOptions = {
       ...shared,
       mode: 'inflate',
       windowBits: Math.max(9, isServer ? params.clientMaxWindowBits : params.serverMaxWindowBits),
       noContextTakeover: isServer ? params.clientNoContextTakeover : params.serverNoContextTakeover,
       maxMessageBytes: maxPayload,
-    });
+    };
+  }
+
+  get #inflater(): ZlibChannel {
+    this.#inflaterChannel ??= new ZlibChannel(this.#inflaterOptions);
+    return this.#inflaterChannel;
+  }
+
+  get #deflater(): ZlibChannel {
+    this.#deflaterChannel ??= new ZlibChannel(this.#deflaterOptions);
+    return this.#deflaterChannel;
   }
 
   /** Whether {@link PerMessageDeflate.close} was called. */
@@ -228,7 +242,10 @@ export class PerMessageDeflate {
 
   /** How many zlib streams (0–2) currently hold native memory for this connection. */
   get zlibStreams(): number {
-    return Number(this.#inflater.hasStream) + Number(this.#deflater.hasStream);
+    return (
+      Number(this.#inflaterChannel?.hasStream ?? false) +
+      Number(this.#deflaterChannel?.hasStream ?? false)
+    );
   }
 
   /**
@@ -279,6 +296,7 @@ export class PerMessageDeflate {
    */
   close(): void {
     this.#isClosed = true;
+    // Channels made now are closed at once, so calls after close() fail as documented.
     this.#inflater.close();
     this.#deflater.close();
   }

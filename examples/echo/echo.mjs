@@ -30,9 +30,8 @@ export function echoRoute(deflate) {
 async function startNode({ port, host, deflate }) {
   const wss = new WebSocketServer().route('*', echoRoute(deflate));
   const server = wss.attach(http.createServer());
-  await new Promise((resolve) => server.listen(port, host, resolve));
   return {
-    port: server.address().port,
+    port: await listen(server, port, host),
     async close() {
       await wss.close({ timeout: 1000 });
       await new Promise((resolve) => server.close(resolve));
@@ -40,7 +39,31 @@ async function startNode({ port, host, deflate }) {
   };
 }
 
-const adapters = { node: startNode };
+async function listen(server, port, host) {
+  await new Promise((resolve) => server.listen(port, host, resolve));
+  return server.address().port;
+}
+
+async function startKoa({ port, host, deflate }) {
+  const { default: Koa } = await import('koa');
+  const { wsroute } = await import('@wsroute/koa');
+  const app = new Koa();
+  const ws = wsroute();
+  app.use(ws.middleware());
+  // No router: the route answers every path (a plain GET gets 426).
+  app.use(ws.route(echoRoute(deflate)));
+  const server = ws.attach(http.createServer(app.callback()), app);
+  return {
+    port: await listen(server, port, host),
+    async close() {
+      await ws.close({ timeout: 1000 });
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+// Adapters load lazily: `--adapter node` needs none of the frameworks.
+const adapters = { node: startNode, koa: startKoa };
 
 /**
  * Starts the echo server with the given adapter.

@@ -1,1 +1,13 @@
-export {};
+export { ExpressWebSocket, wsroute } from './middleware.js';
+export { boomErrorHandler, sendBoom, toBoom, upgradeRequiredError } from './respond.js';
+export type {
+  DataFunction,
+  ExpressRouteBaseOptions,
+  ExpressRouteOptions,
+  ExpressWebSocketOptions,
+  NextCallback,
+  UpgradeRequestListener,
+  WebSocketRequest,
+  WebSocketResponse,
+  WebSocketRouteHandler,
+} from './types.js';

@@ -62,8 +62,25 @@ async function startKoa({ port, host, deflate }) {
   };
 }
 
+async function startExpress({ port, host, deflate }) {
+  const { default: express } = await import('express');
+  const { wsroute } = await import('@wsroute/express');
+  const app = express();
+  const ws = wsroute();
+  // No path: the route answers every path (a plain GET gets 426).
+  app.use(ws.route(echoRoute(deflate)));
+  const server = ws.attach(http.createServer(app), app);
+  return {
+    port: await listen(server, port, host),
+    async close() {
+      await ws.close({ timeout: 1000 });
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
 // Adapters load lazily: `--adapter node` needs none of the frameworks.
-const adapters = { node: startNode, koa: startKoa };
+const adapters = { node: startNode, koa: startKoa, express: startExpress };
 
 /**
  * Starts the echo server with the given adapter.

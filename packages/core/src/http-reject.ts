@@ -124,9 +124,27 @@ export function reject(socket: Duplex, err: Boom.Boom): void {
       destroyQuietly(socket);
       return;
     }
-    const response = serialize(describe(err));
+    endSocketGracefully(socket, serialize(describe(err)));
+  } catch {
+    destroyQuietly(socket);
+  }
+}
+
+/**
+ * Ends a socket that carries a plain HTTP answer (or after writing `last`): what the client
+ * still sends is read and discarded so its FIN surfaces, and the socket is destroyed once both
+ * sides have ended, or after a one-second grace period (unref'd timer). Adapters use it after
+ * the framework answered an upgrade request with an ordinary response.
+ * @param socket - the upgrade socket
+ * @param last - bytes to write before ending, if any
+ * @throws never
+ */
+export function endSocketGracefully(socket: Duplex, last?: string | Uint8Array): void {
+  try {
+    if (socket.destroyed) return;
+    socket.on('error', ignoreError);
     let isPeerEnded = socket.readableEnded;
-    let isFlushed = false;
+    let isFlushed = socket.writableFinished;
     const destroyWhenDone = (): void => {
       if (isPeerEnded && isFlushed) destroyQuietly(socket);
     };
@@ -143,7 +161,8 @@ export function reject(socket: Duplex, err: Boom.Boom): void {
     });
     // Flow mode drains what the client still sends, so its FIN surfaces as 'end'.
     socket.resume();
-    socket.end(response);
+    if (last === undefined) socket.end();
+    else socket.end(last);
   } catch {
     destroyQuietly(socket);
   }

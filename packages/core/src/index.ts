@@ -28,7 +28,7 @@ export {
   type ValidatedUpgrade,
   validateUpgradeRequest,
 } from './handshake.js';
-export { reject } from './http-reject.js';
+export { endSocketGracefully, reject } from './http-reject.js';
 export {
   type NodeRouteOptions,
   WebSocketServer,

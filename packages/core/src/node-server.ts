@@ -105,7 +105,8 @@ export class WebSocketServer {
 
   /**
    * Listens to the server's `'upgrade'` event. When the server has no `'request'` listener,
-   * also answers plain HTTP requests: 426 on a websocket route, 404 elsewhere.
+   * also answers plain HTTP requests: 426 on a websocket route, 404 elsewhere. The server's
+   * `close()` then also closes every websocket with 1001, as {@link WebSocketServer.close}.
    * @param server - a `node:http` or `node:https` server
    * @returns the server, for chaining (e.g. `.listen()`)
    */
@@ -120,7 +121,18 @@ export class WebSocketServer {
         }
       });
     }
-    server.on('close', () => void this.close());
+    // 'close' fires only after every socket has ended, websockets included, so waiting for it
+    // would never start the shutdown: the instance's close() starts it (1001 to every client).
+    const closeServer = server.close;
+    const shutdown = (): Promise<void> => this.close();
+    Object.defineProperty(server, 'close', {
+      configurable: true,
+      writable: true,
+      value(this: TServer, callback?: (error?: Error) => void): TServer {
+        void shutdown();
+        return closeServer.call(this, callback);
+      },
+    });
     return server;
   }
 

@@ -79,8 +79,19 @@ async function startExpress({ port, host, deflate }) {
   };
 }
 
+async function startFastify({ port, host, deflate }) {
+  const { default: Fastify } = await import('fastify');
+  const { wsroute, upgradeRequired } = await import('@wsroute/fastify');
+  const app = Fastify();
+  await app.register(wsroute, { shutdownTimeout: 1000 });
+  // '*' matches every path, '/' included; a plain GET gets 426.
+  app.get('*', { websocket: echoRoute(deflate) }, upgradeRequired);
+  await app.listen({ port, host });
+  return { port: app.server.address().port, close: () => app.close() };
+}
+
 // Adapters load lazily: `--adapter node` needs none of the frameworks.
-const adapters = { node: startNode, koa: startKoa, express: startExpress };
+const adapters = { node: startNode, fastify: startFastify, express: startExpress, koa: startKoa };
 
 /**
  * Starts the echo server with the given adapter.

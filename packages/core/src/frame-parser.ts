@@ -291,11 +291,14 @@ export class FrameParser {
 
   #readLength64(): void {
     const high = this.#peekUint32(0);
-    // RFC 6455 §5.2: the most significant bit must be 0; beyond 2^53 - 1 a number loses precision.
+    // RFC 6455 §5.2: the most significant bit must be 0 (1002).
+    if (high > 0x7fffffff) {
+      this.#fail([ProtocolError, 'WS_INVALID_LENGTH', '64-bit length has the top bit set']);
+      return;
+    }
+    // A legal length beyond 2^53 - 1 is larger than any message we could hold: too big (1009).
     if (high > 0x1fffff) {
-      const message =
-        high > 0x7fffffff ? '64-bit length has the top bit set' : 'length over 2^53-1';
-      this.#fail([ProtocolError, 'WS_INVALID_LENGTH', message]);
+      this.#fail([MessageTooBig, 'WS_MESSAGE_TOO_BIG', 'length over 2^53-1']);
       return;
     }
     this.#setPayloadLength(high * 0x1_0000_0000 + this.#peekUint32(4), 8);

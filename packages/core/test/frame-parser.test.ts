@@ -360,9 +360,10 @@ t.test('fails with 1002 when a 64-bit length has the most significant bit set', 
   t.same(parse(hex('82 ff 8000000000000000')), [fail(1002, 'WS_INVALID_LENGTH')]);
 });
 
-t.test('fails with 1002 when a 64-bit length exceeds Number.MAX_SAFE_INTEGER', async (t) => {
+t.test('fails with 1009 when a legal 64-bit length exceeds Number.MAX_SAFE_INTEGER', async (t) => {
   const options = { maxPayload: Number.POSITIVE_INFINITY };
-  t.same(parse(hex('82 ff 0020000000000000'), options), [fail(1002, 'WS_INVALID_LENGTH')]);
+  t.same(parse(hex('82 ff 0020000000000000'), options), [fail(1009, 'WS_MESSAGE_TOO_BIG')]);
+  t.same(parse(hex('82 ff 7fffffffffffffff'), options), [fail(1009, 'WS_MESSAGE_TOO_BIG')]);
   t.same(
     parse(hex('82 ff 001fffffffffffff 37fa213d'), options),
     [],

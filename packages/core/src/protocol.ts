@@ -71,6 +71,7 @@ export interface ProtocolDefinition<TData, TIn, TOut> {
 }
 
 const kProtocol: unique symbol = Symbol('wsroute.protocol');
+declare const kDataType: unique symbol;
 
 /** A type-erased protocol, as the connection runs it. Internal. */
 export interface ErasedProtocol<TData> {
@@ -87,6 +88,12 @@ export interface ErasedProtocol<TData> {
  */
 export interface BoundProtocol<TData> {
   readonly [kProtocol]: ErasedProtocol<TData>;
+  /**
+   * Never set: makes the type contravariant in `TData` (a property of function type, unlike a
+   * method, is checked strictly), so a protocol needing more data than a route provides is a
+   * compile error, while one needing less fits anywhere.
+   */
+  readonly [kDataType]?: (data: TData) => void;
 }
 
 /**

@@ -153,8 +153,8 @@ app.get(
   upgradeRequired,
 );
 defineWebSocketRoute({
-  data: () => ({ nobody: true }),
   // @ts-expect-error data must give what the protocols need
+  data: () => ({ nobody: true }),
   protocols: { u: userProtocol },
 });
 

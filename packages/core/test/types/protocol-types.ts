@@ -1,0 +1,120 @@
+/**
+ * Type tests, checked by `tsc -b` (never run): typed protocols, the connection's data and
+ * message types, route options and the node attachment's `upgrade` hook.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Connection } from '../../src/connection.js';
+import { WebSocketServer } from '../../src/node-server.js';
+import {
+  defineProtocol,
+  jsonCodec,
+  type RawMessage,
+  type RawOutgoing,
+  textCodec,
+  type WebSocketHandler,
+} from '../../src/protocol.js';
+import { createRoute, type RouteOptions } from '../../src/route.js';
+
+/** true when A and B are the same type (not merely assignable). */
+type Equal<A, B> =
+  (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+function expectEqual<A, B>(isEqual: Equal<A, B>): void {
+  void isEqual;
+}
+
+interface User {
+  readonly name: string;
+}
+type ChatIn = { readonly type: 'say'; readonly text: string };
+type ChatOut = { readonly type: 'message'; readonly from: string; readonly text: string };
+
+// A typed JSON protocol: handlers receive ChatIn, send() takes only ChatOut, data is User.
+export const chat = defineProtocol<User, ChatIn, ChatOut>({
+  codec: jsonCodec<ChatIn, ChatOut>(),
+  validate: (message) => message.type === 'say',
+  handler: {
+    onMessage(connection, message) {
+      expectEqual<typeof message, ChatIn>(true);
+      expectEqual<typeof connection.data, User>(true);
+      expectEqual<typeof connection, Connection<User, ChatOut, ChatIn>>(true);
+      connection.send({ type: 'message', from: connection.data.name, text: message.text });
+      // @ts-expect-error a string is not this protocol's outgoing type
+      connection.send('hello');
+      // @ts-expect-error a field of the wrong type
+      connection.send({ type: 'message', from: 1, text: '' });
+    },
+    onClose(_connection, code, reason) {
+      expectEqual<typeof code, number>(true);
+      expectEqual<typeof reason, string>(true);
+    },
+  },
+});
+
+// Without a codec messages are raw: string for text, Buffer for binary.
+export const raw = defineProtocol({
+  handler: {
+    onMessage(connection, message) {
+      expectEqual<typeof message, RawMessage>(true);
+      expectEqual<Parameters<typeof connection.send>[0], RawOutgoing>(true);
+      connection.send(message);
+    },
+  },
+});
+
+// A text codec narrows both directions to string.
+export const text = defineProtocol({
+  codec: textCodec(),
+  handler: {
+    async onMessage(connection, message) {
+      expectEqual<typeof message, string>(true);
+      connection.send(message.toUpperCase());
+      // @ts-expect-error bytes are not text
+      connection.send(new Uint8Array(1));
+      for await (const next of connection.messages()) expectEqual<typeof next, string>(true);
+    },
+  },
+});
+
+// @ts-expect-error the validator must take the codec's incoming type
+defineProtocol({
+  codec: jsonCodec<ChatIn, ChatOut>(),
+  validate: (m: number) => m > 0,
+  handler: {},
+});
+
+// Protocols with different message types sit side by side in one route; a bare handler object
+// is a raw protocol.
+const bare: WebSocketHandler<User> = {
+  onMessage(connection, message) {
+    expectEqual<typeof message, RawMessage>(true);
+    connection.send(`${connection.data.name}: ${typeof message}`);
+  },
+};
+export const route: RouteOptions<User> = {
+  protocols: { 'chat.v2': chat, chat: text, raw },
+  defaultProtocol: bare,
+  selectProtocol: async (offered) => offered[0],
+};
+createRoute(route);
+
+// A protocol that needs more data than the route provides does not fit.
+interface Admin extends User {
+  readonly isAdmin: true;
+}
+const adminOnly = defineProtocol<Admin>({ handler: {} });
+// @ts-expect-error the route's connections carry User, not Admin
+export const wrongData: RouteOptions<User> = { protocols: { admin: adminOnly } };
+
+// The node attachment's `upgrade` hook decides the data type.
+new WebSocketServer().route('/chat', {
+  upgrade: (request: IncomingMessage): User => ({ name: String(request.headers['x-user']) }),
+  protocols: { 'chat.v2': chat },
+  defaultProtocol: bare,
+});
+new WebSocketServer().route('/open', {
+  defaultProtocol: {
+    onMessage(connection) {
+      expectEqual<typeof connection.data, undefined>(true);
+    },
+  },
+});

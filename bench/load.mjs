@@ -4,8 +4,8 @@
 //   node bench/load.mjs --port P --scenario binary64|binary16k|binary1m|text1k|json1k|handshake
 //                       [--seconds 2] [--connections N]
 import net from 'node:net';
-import zlib from 'node:zlib';
 import { parseArgs } from 'node:util';
+import zlib from 'node:zlib';
 
 const { values } = parseArgs({
   options: {
@@ -35,7 +35,9 @@ function upgradeRequest(extensions) {
       `Sec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n` +
       // client_no_context_takeover: every message is compressed alone, so one pre-built
       // compressed frame can be sent again and again.
-      (extensions ? 'Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover\r\n' : '') +
+      (extensions
+        ? 'Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover\r\n'
+        : '') +
       '\r\n',
   );
 }
@@ -70,7 +72,12 @@ function payloadFor(scenario) {
     const items = [];
     let i = 0;
     while (JSON.stringify(items).length < scenario.size - 80) {
-      items.push({ id: i, user: `user${i % 7}`, text: `message number ${i}`, ts: 1700000000000 + i });
+      items.push({
+        id: i,
+        user: `user${i % 7}`,
+        text: `message number ${i}`,
+        ts: 1700000000000 + i,
+      });
       i++;
     }
     const text = JSON.stringify({ type: 'batch', items }).padEnd(scenario.size, ' ');
@@ -121,7 +128,8 @@ async function echoLoad(scenario) {
   const sockets = [];
   for (let c = 0; c < connections; c++) {
     const { socket, rest, head } = await open(values.deflate);
-    if (values.deflate && !/permessage-deflate/i.test(head)) throw new Error('deflate not negotiated');
+    if (values.deflate && !/permessage-deflate/i.test(head))
+      throw new Error('deflate not negotiated');
     sockets.push(socket);
     let pendingBytes = rest.length;
     // With compression, echoes are smaller than sent frames: count frames by parsing headers.

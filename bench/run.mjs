@@ -50,7 +50,16 @@ async function startServer(impl, adapter, deflate) {
 function load(port, scenario, extra = []) {
   const out = execFileSync(
     process.execPath,
-    [here('./load.mjs'), '--port', String(port), '--scenario', scenario, '--seconds', seconds, ...extra],
+    [
+      here('./load.mjs'),
+      '--port',
+      String(port),
+      '--scenario',
+      scenario,
+      '--seconds',
+      seconds,
+      ...extra,
+    ],
     { encoding: 'utf8', timeout: (Number(seconds) + 60) * 1000 },
   );
   return JSON.parse(out.trim().split('\n').pop());
@@ -58,7 +67,15 @@ function load(port, scenario, extra = []) {
 
 async function idleMemory(server, count, deflate) {
   const before = await server.memory();
-  const args = [here('./load.mjs'), '--port', String(server.port), '--scenario', 'idle', '--connections', String(count)];
+  const args = [
+    here('./load.mjs'),
+    '--port',
+    String(server.port),
+    '--scenario',
+    'idle',
+    '--connections',
+    String(count),
+  ];
   if (deflate) args.push('--deflate');
   const child = spawn(process.execPath, args, { stdio: ['inherit', 'pipe', 'inherit', 'ipc'] });
   const [message] = await once(child, 'message');
@@ -90,7 +107,9 @@ const METRIC = {
 
 const contenders = [
   { name: 'ws', impl: 'ws', adapter: 'node' },
-  ...values.adapters.split(',').map((adapter) => ({ name: `wsroute/${adapter}`, impl: 'wsroute', adapter })),
+  ...values.adapters
+    .split(',')
+    .map((adapter) => ({ name: `wsroute/${adapter}`, impl: 'wsroute', adapter })),
 ];
 
 async function measure(scenarios, deflate) {
@@ -104,7 +123,8 @@ async function measure(scenarios, deflate) {
           const result = load(server.port, scenario, deflate ? ['--deflate'] : []);
           const [key] = METRIC[scenario];
           const bucket = results.get(contender.name);
-          (bucket[scenario] ??= []).push(result[key]);
+          bucket[scenario] ??= [];
+          bucket[scenario].push(result[key]);
         }
       } finally {
         await server.stop();
@@ -153,7 +173,9 @@ function print(title, scenarios, results) {
     .map((r) => `| ${r.map((c, i) => String(c).padEnd(widths[i])).join(' | ')} |`)
     .join('\n');
   process.stdout.write(`\n${title}\n${out}\n`);
-  process.stdout.write('(medians of the rounds; ratio = wsroute / ws, for memory ws / wsroute: above 1× is better)\n');
+  process.stdout.write(
+    '(medians of the rounds; ratio = wsroute / ws, for memory ws / wsroute: above 1× is better)\n',
+  );
 }
 
 const scenarios = values.scenarios.split(',');

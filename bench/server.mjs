@@ -31,7 +31,9 @@ async function startWsroute(adapter, deflate) {
 }
 
 const server =
-  values.impl === 'ws' ? await startWs(values.deflate) : await startWsroute(values.adapter, values.deflate);
+  values.impl === 'ws'
+    ? await startWs(values.deflate)
+    : await startWsroute(values.adapter, values.deflate);
 
 function memory() {
   for (let i = 0; i < 3; i++) globalThis.gc?.();

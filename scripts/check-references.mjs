@@ -14,7 +14,9 @@ if (existsSync(new URL('../test/tsconfig.json', import.meta.url))) expected.push
 const missing = expected.filter((project) => !listed.has(project));
 const stale = [...listed].filter((project) => !expected.includes(project));
 if (missing.length > 0 || stale.length > 0) {
-  if (missing.length) process.stderr.write(`tsconfig.json lacks references: ${missing.join(', ')}\n`);
-  if (stale.length) process.stderr.write(`tsconfig.json references missing projects: ${stale.join(', ')}\n`);
+  if (missing.length)
+    process.stderr.write(`tsconfig.json lacks references: ${missing.join(', ')}\n`);
+  if (stale.length)
+    process.stderr.write(`tsconfig.json references missing projects: ${stale.join(', ')}\n`);
   process.exit(1);
 }

@@ -97,8 +97,14 @@ const adapters = { node: startNode, fastify: startFastify, express: startExpress
  * Starts the echo server with the given adapter.
  * @param {{ port: number, host: string, deflate?: boolean, adapter?: string }} options
  */
-export async function startEchoServer({ port, host = '127.0.0.1', deflate = false, adapter = 'node' }) {
+export async function startEchoServer({
+  port,
+  host = '127.0.0.1',
+  deflate = false,
+  adapter = 'node',
+}) {
   const start = adapters[adapter];
-  if (!start) throw new TypeError(`unknown adapter ${adapter}; one of ${Object.keys(adapters).join(', ')}`);
+  if (!start)
+    throw new TypeError(`unknown adapter ${adapter}; one of ${Object.keys(adapters).join(', ')}`);
   return start({ port, host, deflate });
 }

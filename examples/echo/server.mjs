@@ -30,7 +30,9 @@ const server = await startEchoServer({
   deflate: values.deflate,
   adapter: values.adapter,
 });
-process.stdout.write(`echo server (${values.adapter}) listening on ws://${values.host}:${server.port}\n`);
+process.stdout.write(
+  `echo server (${values.adapter}) listening on ws://${values.host}:${server.port}\n`,
+);
 
 const stop = () => {
   server.close().then(() => process.exit(0));

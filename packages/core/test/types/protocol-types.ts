@@ -75,8 +75,8 @@ export const text = defineProtocol({
   },
 });
 
-// @ts-expect-error the validator must take the codec's incoming type
 defineProtocol({
+  // @ts-expect-error the validator must take the codec's incoming type
   codec: jsonCodec<ChatIn, ChatOut>(),
   validate: (m: number) => m > 0,
   handler: {},

@@ -51,6 +51,8 @@ export interface ConnectionOptions {
   readonly maxPendingMessages: number;
   /** Reading pauses while this many bytes of messages wait for a consumer. */
   readonly inboxHighWaterMark: number;
+  /** Incoming bytes a connection may hold at most (1009 beyond). */
+  readonly maxBufferedBytes: number;
 }
 
 /** What `accept()` hands the connection. Internal. */
@@ -104,6 +106,7 @@ export class Connection<TData = unknown, TOut = RawOutgoing, TIn = RawMessage> {
   #inbox: Inbox<TIn> | undefined;
   #isIterating = false;
   #isAlive = true;
+  #hasFailed = false;
   #needsDrain = false;
   #isDrainProbeArmed = false;
   #drainWaiters: Array<() => void> | undefined;
@@ -303,6 +306,13 @@ export class Connection<TData = unknown, TOut = RawOutgoing, TIn = RawMessage> {
 
   #onSocketData(chunk: Buffer): void {
     this.#isAlive = true;
+    // After a failure what still arrives is only read to see the peer's FIN.
+    if (this.#hasFailed) return;
+    const held = this.#parser.bufferedBytes + (this.#inbox?.bytes ?? 0) + chunk.length;
+    if (held > this.#options.maxBufferedBytes) {
+      this.#fail(1009, ProtocolErrorCode.BufferOverflow, 'incoming data exceeds maxBufferedBytes');
+      return;
+    }
     const writer = this.#writer;
     writer.beginBatch();
     try {
@@ -486,7 +496,8 @@ export class Connection<TData = unknown, TOut = RawOutgoing, TIn = RawMessage> {
   }
 
   #fail(closeCode: number, code: ProtocolErrorCode, message: string, cause?: unknown): void {
-    if (this.#state === ConnectionState.Closed) return;
+    if (this.#state === ConnectionState.Closed || this.#hasFailed) return;
+    this.#hasFailed = true;
     if (this.#state === ConnectionState.Open) {
       this.#state = ConnectionState.Closing;
       this.#sentCode = closeCode;

@@ -54,6 +54,13 @@ export interface RouteLimits {
   readonly maxPendingMessages?: number;
   /** Reading pauses while this many bytes of messages wait for a consumer. @default 1 MiB */
   readonly inboxHighWaterMark?: number;
+  /**
+   * Hard cap on incoming bytes held by a connection (partial frames, fragments, messages waiting
+   * for a consumer); crossing it closes with 1009 (`WS_BUFFER_OVERFLOW`). Reading pauses long
+   * before in normal operation; this bounds memory whatever happens.
+   * @default the larger of 32 MiB and 2 × maxPayload
+   */
+  readonly maxBufferedBytes?: number;
 }
 
 /**
@@ -142,6 +149,11 @@ export function resolveLimits(limits: RouteLimits): ConnectionOptions {
     sendHighWaterMark: positive('sendHighWaterMark', limits.sendHighWaterMark, 64 * 1024),
     maxPendingMessages: positive('maxPendingMessages', limits.maxPendingMessages, 64),
     inboxHighWaterMark: positive('inboxHighWaterMark', limits.inboxHighWaterMark, 1024 * 1024),
+    maxBufferedBytes: positive(
+      'maxBufferedBytes',
+      limits.maxBufferedBytes,
+      Math.max(DEFAULT_LIMITS.maxBufferedBytes, 2 * (limits.maxPayload ?? DEFAULT_LIMITS.maxPayload)),
+    ),
   };
 }
 

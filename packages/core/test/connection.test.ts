@@ -707,3 +707,23 @@ t.test('exposes protocol, extensions and remoteAddress', async (t) => {
   t.equal(connection.extensions, '');
   t.equal(connection.remoteAddress, undefined, 'not a TCP socket');
 });
+
+t.test('closes with 1009 when held incoming bytes exceed maxBufferedBytes', async (t) => {
+  let iterator: AsyncIterableIterator<RawMessage> | undefined;
+  const rec = recording({
+    onOpen: (connection) => {
+      // A consumer that never reads: messages stay held in the inbox.
+      iterator = connection.messages();
+    },
+  });
+  const { send, reader } = open(t, rec.protocol, {
+    inboxHighWaterMark: 64 * 1024,
+    maxBufferedBytes: 4096,
+  });
+  for (let i = 0; i < 3; i++) send(text('z'.repeat(2000)));
+  await expectClose(t, reader, 1009);
+  const error = rec.errors.find((e) => e instanceof WebSocketError);
+  t.ok(error instanceof WebSocketError && error.code === 'WS_BUFFER_OVERFLOW');
+  t.equal(rec.errors.length, 1, 'reported once');
+  t.ok(iterator);
+});

@@ -337,7 +337,7 @@ export class Connection<TData = unknown, TOut = RawOutgoing, TIn = RawMessage> {
     this.#releaseDrainWaiters();
     const onDrain = this.#handlers.handler.onDrain;
     if (onDrain && this.#state === ConnectionState.Open) {
-      this.#call(() => onDrain.call(this.#handlers.handler, this.#erased));
+      this.#callDetached(() => onDrain.call(this.#handlers.handler, this.#erased));
     }
   }
 
@@ -354,7 +354,7 @@ export class Connection<TData = unknown, TOut = RawOutgoing, TIn = RawMessage> {
     const code = this.#receivedCode ?? this.#sentCode ?? 1006;
     const onClose = this.#handlers.handler.onClose;
     if (onClose) {
-      this.#call(() =>
+      this.#callDetached(() =>
         onClose.call(this.#handlers.handler, this.#erased, code, this.#receivedReason),
       );
     }
@@ -464,6 +464,15 @@ export class Connection<TData = unknown, TOut = RawOutgoing, TIn = RawMessage> {
       if (typeof then === 'function') return result as PromiseLike<unknown>;
     }
     return undefined;
+  }
+
+  /**
+   * Runs a handler whose promise nobody waits for: a rejection is handled like a throw (onError,
+   * then 1011 while open) instead of becoming an unhandled rejection that ends the process.
+   */
+  #callDetached(run: () => unknown): void {
+    const result = this.#call(run);
+    if (result) result.then(undefined, (error: unknown) => this.#handlerFailed(error));
   }
 
   #handlerFailed(error: unknown): void {
@@ -656,12 +665,16 @@ export class Connection<TData = unknown, TOut = RawOutgoing, TIn = RawMessage> {
   #onPing(payload: Buffer): void {
     if (this.#state === ConnectionState.Open) this.#writer.writeMessage(Opcode.Pong, payload);
     const onPing = this.#handlers.handler.onPing;
-    if (onPing) this.#call(() => onPing.call(this.#handlers.handler, this.#erased, payload));
+    if (onPing) {
+      this.#callDetached(() => onPing.call(this.#handlers.handler, this.#erased, payload));
+    }
   }
 
   #onPong(payload: Buffer): void {
     const onPong = this.#handlers.handler.onPong;
-    if (onPong) this.#call(() => onPong.call(this.#handlers.handler, this.#erased, payload));
+    if (onPong) {
+      this.#callDetached(() => onPong.call(this.#handlers.handler, this.#erased, payload));
+    }
   }
 }
 

@@ -152,7 +152,10 @@ export function resolveLimits(limits: RouteLimits): ConnectionOptions {
     maxBufferedBytes: positive(
       'maxBufferedBytes',
       limits.maxBufferedBytes,
-      Math.max(DEFAULT_LIMITS.maxBufferedBytes, 2 * (limits.maxPayload ?? DEFAULT_LIMITS.maxPayload)),
+      Math.max(
+        DEFAULT_LIMITS.maxBufferedBytes,
+        2 * (limits.maxPayload ?? DEFAULT_LIMITS.maxPayload),
+      ),
     ),
   };
 }

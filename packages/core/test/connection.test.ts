@@ -728,30 +728,33 @@ t.test('closes with 1009 when held incoming bytes exceed maxBufferedBytes', asyn
   t.ok(iterator);
 });
 
-t.test('a rejected promise from onPing, onDrain or onClose reaches onError, never the process', async (t) => {
-  const failure = new Error('async handler failure');
-  const rec = recording({
-    onPing: async () => {
-      throw failure;
-    },
-  });
-  const { send, reader } = open(t, rec.protocol);
-  send({ opcode: Opcode.Ping, payload: Buffer.from('p') });
-  await expectClose(t, reader, 1011);
-  t.equal(rec.errors[0], failure);
+t.test(
+  'a rejected promise from onPing, onDrain or onClose reaches onError, never the process',
+  async (t) => {
+    const failure = new Error('async handler failure');
+    const rec = recording({
+      onPing: async () => {
+        throw failure;
+      },
+    });
+    const { send, reader } = open(t, rec.protocol);
+    send({ opcode: Opcode.Ping, payload: Buffer.from('p') });
+    await expectClose(t, reader, 1011);
+    t.equal(rec.errors[0], failure);
 
-  const errors: unknown[] = [];
-  const closed = deferred<void>();
-  const late = open(t, {
-    onError(_connection, error) {
-      errors.push(error);
-      closed.resolve();
-    },
-    onClose: async () => {
-      throw failure;
-    },
-  });
-  late.connection.terminate();
-  await withTimeout(closed.promise, 'onError after onClose');
-  t.same(errors, [failure]);
-});
+    const errors: unknown[] = [];
+    const closed = deferred<void>();
+    const late = open(t, {
+      onError(_connection, error) {
+        errors.push(error);
+        closed.resolve();
+      },
+      onClose: async () => {
+        throw failure;
+      },
+    });
+    late.connection.terminate();
+    await withTimeout(closed.promise, 'onError after onClose');
+    t.same(errors, [failure]);
+  },
+);

@@ -16,7 +16,7 @@
 import { CloseCode, isValidCloseCode } from './close-codes.js';
 import { MAX_CONTROL_PAYLOAD, Opcode } from './constants.js';
 import type { ProtocolErrorCode, WebSocketError } from './errors.js';
-import { unmask } from './mask.js';
+import { unmask, unmaskAt } from './mask.js';
 import { isValidUtf8, Utf8Validator } from './utf8.js';
 
 /** Receives what the {@link FrameParser} finds. Exceptions thrown here propagate out of `push()`. */
@@ -76,6 +76,8 @@ type State = (typeof State)[keyof typeof State];
 
 const EMPTY = Buffer.alloc(0);
 const MASK_SCRATCH = Buffer.alloc(4);
+/** Payloads from this size on are unmasked chunk by chunk as they arrive. */
+const UNMASK_AHEAD_THRESHOLD = 64 * 1024;
 const { ProtocolError, InvalidPayload, MessageTooBig } = CloseCode;
 
 /** A rule broken by the peer: the close code to send, the stable error code, a short message. */
@@ -146,6 +148,8 @@ export class FrameParser {
   #utf8: Utf8Validator | undefined;
   /** The masking key as a 32-bit big-endian number; no buffer per connection. */
   #maskKey = 0;
+  /** Bytes of the current payload already unmasked in place while it arrived. */
+  #unmasked = 0;
   #onInflated: ((err: WebSocketError | null, inflated?: Buffer) => void) | undefined;
 
   #state: State = State.Header;
@@ -239,9 +243,13 @@ export class FrameParser {
               0;
             this.#skip(4);
             this.#state = State.Payload;
+            this.#unmasked = 0;
             break;
           case State.Payload:
-            if (this.#buffered < this.#payloadLength) return;
+            if (this.#buffered < this.#payloadLength) {
+              this.#unmaskAhead();
+              return;
+            }
             this.#readPayload();
             break;
           default:
@@ -319,12 +327,43 @@ export class FrameParser {
     this.#state = this.#isMasked ? State.MaskKey : State.Payload;
   }
 
+  /**
+   * While a large masked payload is still arriving, unmasks what is already here, so the work
+   * overlaps the wait for the rest instead of adding to the message's latency at the end.
+   */
+  #unmaskAhead(): void {
+    if (!this.#isMasked || this.#payloadLength < UNMASK_AHEAD_THRESHOLD) return;
+    const available = this.#buffered;
+    if (available <= this.#unmasked) return;
+    MASK_SCRATCH.writeUInt32BE(this.#maskKey, 0);
+    // The bytes not yet unmasked are the newest ones, at the end of the chunk list: walk back
+    // over just those chunks (usually one), so a payload trickling in byte by byte costs O(1)
+    // per chunk, not a walk over everything buffered.
+    const chunks = this.#chunks;
+    let index = chunks.length - 1;
+    let pending = available - this.#unmasked;
+    while (pending > chunks[index]!.length - (index === 0 ? this.#offset : 0)) {
+      pending -= chunks[index]!.length - (index === 0 ? this.#offset : 0);
+      index--;
+    }
+    for (; index < chunks.length; index++) {
+      const chunk = chunks[index]!;
+      const start = chunk.length - pending;
+      unmaskAt(chunk.subarray(start), MASK_SCRATCH, this.#unmasked);
+      this.#unmasked += pending;
+      pending = chunks[index + 1]?.length ?? 0;
+    }
+  }
+
   #readPayload(): void {
     const data = this.#take(this.#payloadLength);
     if (this.#isMasked) {
       // The parser runs synchronously, so one shared scratch key serves every connection.
       MASK_SCRATCH.writeUInt32BE(this.#maskKey, 0);
-      unmask(data, MASK_SCRATCH);
+      const done = this.#unmasked;
+      if (done === 0) unmask(data, MASK_SCRATCH);
+      else if (done < data.length) unmaskAt(data.subarray(done), MASK_SCRATCH, done);
+      this.#unmasked = 0;
     }
     this.#state = State.Header;
     if (this.#opcode === Opcode.Ping) this.#sink.onPing(data);

@@ -31,15 +31,23 @@ function buildMaskWord(key: Uint8Array, start: number): number {
  * Unaligned head bytes go one by one, the aligned middle through a Uint32Array view, then the
  * tail bytes one by one.
  */
-function xorInPlace(buf: Uint8Array, start: number, end: number, key: Uint8Array): void {
+function xorInPlace(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  key: Uint8Array,
+  keyOffset = 0,
+): void {
+  // Byte i is XORed with key[(i - base) & 3]: base shifts the key for a payload's later part.
+  const base = start - keyOffset;
   let i = start;
   if (end - start >= WORD_LOOP_THRESHOLD) {
     const misalignment = (buf.byteOffset + i) & 3;
     const headEnd = i + ((4 - misalignment) & 3);
-    for (; i < headEnd; i++) buf[i] = buf[i]! ^ key[(i - start) & 3]!;
+    for (; i < headEnd; i++) buf[i] = buf[i]! ^ key[(i - base) & 3]!;
     const wordCount = (end - i) >>> 2;
     const words = new Uint32Array(buf.buffer, buf.byteOffset + i, wordCount);
-    const word = buildMaskWord(key, i - start);
+    const word = buildMaskWord(key, i - base);
     let w = 0;
     // Unrolled by four: about 40% faster than one word per iteration on V8 (Node 20).
     for (const unrolledEnd = wordCount - 3; w < unrolledEnd; w += 4) {
@@ -51,7 +59,7 @@ function xorInPlace(buf: Uint8Array, start: number, end: number, key: Uint8Array
     for (; w < wordCount; w++) words[w] = words[w]! ^ word;
     i += wordCount << 2;
   }
-  for (; i < end; i++) buf[i] = buf[i]! ^ key[(i - start) & 3]!;
+  for (; i < end; i++) buf[i] = buf[i]! ^ key[(i - base) & 3]!;
 }
 
 /**
@@ -63,6 +71,20 @@ function xorInPlace(buf: Uint8Array, start: number, end: number, key: Uint8Array
 export function unmask(buf: Uint8Array, maskKey: Uint8Array): void {
   if (maskKey.length !== 4) throw new RangeError('maskKey must be 4 bytes');
   xorInPlace(buf, 0, buf.length, maskKey);
+}
+
+/**
+ * Unmasks a later part of a payload in place: `buf[0]` is payload byte `keyOffset`, so it is
+ * XORed with `maskKey[keyOffset % 4]`. Lets a parser unmask a large payload chunk by chunk as
+ * it arrives.
+ * @param buf - bytes of the payload, starting at payload offset `keyOffset`
+ * @param maskKey - the 4-byte masking key
+ * @param keyOffset - the payload offset of `buf[0]`
+ * @throws RangeError when the key is not 4 bytes
+ */
+export function unmaskAt(buf: Uint8Array, maskKey: Uint8Array, keyOffset: number): void {
+  if (maskKey.length !== 4) throw new RangeError('maskKey must be 4 bytes');
+  xorInPlace(buf, 0, buf.length, maskKey, keyOffset & 3);
 }
 
 /**

@@ -705,3 +705,27 @@ t.test('accepts uncompressed messages when an inflater is present', async (t) =>
   t.same(parse(frame({ opcode: 1, payload: 'raw' }), { inflater }), [text('raw')]);
   t.equal(inflater.calls.length, 0);
 });
+
+t.test('unmasks a large payload correctly whatever the chunk boundaries', async (t) => {
+  // Payloads from 64 KiB on are unmasked chunk by chunk while they arrive.
+  const payload = Buffer.alloc(200_003);
+  for (let i = 0; i < payload.length; i++) payload[i] = (i * 7 + (i >> 9)) & 0xff;
+  const bytes = Buffer.concat([
+    frame({ opcode: 0x2, payload }),
+    frame({ opcode: 0x2, payload: payload.subarray(0, 70_001) }),
+    frame({ opcode: 0x1, payload: 'after' }),
+  ]);
+  for (const step of [1, 3, 4093, 65_536, 100_001]) {
+    const { parser, events } = setup();
+    for (let offset = 0; offset < bytes.length; offset += step) {
+      parser.push(Buffer.from(bytes.subarray(offset, offset + step)));
+    }
+    t.equal(events.length, 3, `step ${step}`);
+    t.ok(events[0]?.type === 'message' && events[0].data.equals(payload), `step ${step}: first`);
+    t.ok(
+      events[1]?.type === 'message' && events[1].data.equals(payload.subarray(0, 70_001)),
+      `step ${step}: second`,
+    );
+    t.ok(events[2]?.type === 'message' && events[2].data.toString() === 'after');
+  }
+});

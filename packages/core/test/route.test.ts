@@ -217,7 +217,9 @@ t.test('resolveLimits applies the documented defaults', async (t) => {
     sendHighWaterMark: 64 * 1024,
     maxPendingMessages: 64,
     inboxHighWaterMark: 1024 * 1024,
+    maxBufferedBytes: 32 * 1024 * 1024,
   });
+  t.equal(resolveLimits({ maxPayload: 64 * 1024 * 1024 }).maxBufferedBytes, 128 * 1024 * 1024);
 });
 
 t.test('negotiate() is pure: it returns a Boom or an accepted handshake', async (t) => {

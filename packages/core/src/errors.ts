@@ -1,5 +1,5 @@
 /**
- * Stable error codes and the Boom factory for handshake rejections.
+ * Stable error codes and the Boom factories for handshake rejections.
  *
  * Before the 101 every failure is a `@hapi/boom` error whose `data.code` is one of
  * {@link HandshakeErrorCode}; after the 101 every failure is a close frame whose reason is
@@ -7,6 +7,7 @@
  * @module
  */
 import Boom from '@hapi/boom';
+import { WEBSOCKET_VERSION } from './constants.js';
 
 /** Machine-readable codes of handshake rejections, found in `boom.data.code`. */
 export const HandshakeErrorCode = {
@@ -88,6 +89,47 @@ export function handshakeError(
   const err = new Boom.Boom<HandshakeErrorData>(message, { statusCode, data });
   if (headers) Object.assign(err.output.headers, headers);
   return err;
+}
+
+/**
+ * The 426 for a plain request (no upgrade) to a websocket-only endpoint: it names the protocol
+ * to upgrade to (RFC 9110 §15.5.22) and the only version spoken (RFC 6455 §4.2.2, §4.4).
+ * @returns a 426 Boom with code `WS_UPGRADE_REQUIRED`, message `Upgrade Required` and the
+ *   headers `Upgrade: websocket` and `Sec-WebSocket-Version: 13`
+ */
+export function upgradeRequiredError(): HandshakeError {
+  return handshakeError(426, HandshakeErrorCode.UpgradeRequired, 'Upgrade Required', {
+    Upgrade: 'websocket',
+    'Sec-WebSocket-Version': WEBSOCKET_VERSION,
+  });
+}
+
+/**
+ * The 404 for an upgrade that no websocket route serves: an unknown path, or a plain HTTP
+ * route (a 2xx without 101 would tell a websocket client nothing).
+ * @returns a 404 Boom with code `WS_NOT_FOUND` and message `Not Found`
+ */
+export function notFoundError(): HandshakeError {
+  return handshakeError(404, HandshakeErrorCode.NotFound, 'Not Found');
+}
+
+/**
+ * The 503 for an upgrade that arrives once shutdown has begun: a connection accepted now would
+ * never be closed by it.
+ * @returns a 503 Boom with code `WS_SHUTTING_DOWN` and message `Server shutting down`
+ */
+export function shuttingDownError(): HandshakeError {
+  return handshakeError(503, HandshakeErrorCode.ShuttingDown, 'Server shutting down');
+}
+
+/**
+ * The 500 for an upgrade that failed inside the server (a router or framework error nobody
+ * answered). Boom replaces the payload message of every 500 with a generic text, so the
+ * answer reveals nothing.
+ * @returns a 500 Boom with code `WS_INTERNAL` and message `Internal Server Error`
+ */
+export function internalError(): HandshakeError {
+  return handshakeError(500, HandshakeErrorCode.Internal, 'Internal Server Error');
 }
 
 /**

@@ -50,7 +50,10 @@ const VERSION_HEADERS = { Upgrade: 'websocket', 'Sec-WebSocket-Version': WEBSOCK
  * The lines of one request header. `headersDistinct` keeps repeated lines apart; the joined
  * `headers` form is only a fallback for hand-built request objects.
  */
-function headerLines(req: UpgradeRequestInfo, name: string): readonly string[] {
+function headerLines(
+  req: Pick<UpgradeRequestInfo, 'headers' | 'headersDistinct'>,
+  name: string,
+): readonly string[] {
   const distinct = req.headersDistinct[name];
   if (distinct !== undefined) return distinct;
   const joined = req.headers[name];
@@ -97,6 +100,21 @@ function hasListToken(lines: readonly string[], token: string): boolean {
     }
   }
   return false;
+}
+
+/**
+ * Whether a request asks for the websocket protocol: its `Upgrade` header lists the token
+ * `websocket` (RFC 9110 §7.8; RFC 6455 §4.2.1 item 3), in a comma-separated list over any number
+ * of header lines, compared ASCII case-insensitively, linear in the header's length. Adapters use
+ * it to tell websocket upgrades from others (e.g. `h2c`); it reads nothing else, so a request it
+ * accepts may still fail {@link validateUpgradeRequest}.
+ * @param req - the request; a Node `IncomingMessage` fits
+ * @returns true when `Upgrade` lists `websocket`
+ */
+export function isWebSocketUpgrade(
+  req: Pick<UpgradeRequestInfo, 'headers' | 'headersDistinct'>,
+): boolean {
+  return hasListToken(headerLines(req, 'upgrade'), 'websocket');
 }
 
 /** Whether `c` belongs to the base64 alphabet without padding (RFC 4648 §4). */
@@ -155,7 +173,7 @@ export function validateUpgradeRequest(req: UpgradeRequestInfo): ValidatedUpgrad
   if (major < 1 || (major === 1 && minor < 1)) {
     return badRequest(HandshakeErrorCode.HttpVersion, 'WebSocket upgrade requires HTTP/1.1');
   }
-  if (!hasListToken(headerLines(req, 'upgrade'), 'websocket')) {
+  if (!isWebSocketUpgrade(req)) {
     return badRequest(HandshakeErrorCode.UpgradeHeader, "Upgrade header must include 'websocket'");
   }
   if (!hasListToken(headerLines(req, 'connection'), 'upgrade')) {

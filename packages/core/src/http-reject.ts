@@ -23,15 +23,23 @@ const OWN_HEADERS: ReadonlySet<string> = new Set([
   'transfer-encoding',
 ]);
 
-/** The status, extra headers and body of one answer. */
-interface Rejection {
-  readonly status: number;
-  readonly headers: readonly (readonly [string, string])[];
+/** The plain HTTP answer to a refused upgrade, as {@link reject} writes it. */
+export interface RejectionResponse {
+  /** The status, 400 to 599. */
+  readonly statusCode: number;
+  /**
+   * The extra headers: the Boom's `output.headers` without undefined values, invalid names and
+   * the headers the answer sets itself (`Connection`, `Content-Length`, `Content-Type`,
+   * `Transfer-Encoding`); values are strings with CR, LF and other control characters replaced
+   * by spaces. A fresh object on every call, so the caller may keep or change it.
+   */
+  readonly headers: Record<string, string | string[]>;
+  /** The plain-text body. */
   readonly body: string;
 }
 
-/** The answer to anything that is not a Boom: a generic 500 that leaks nothing. */
-const INTERNAL_ERROR: Rejection = { status: 500, headers: [], body: 'Internal Server Error' };
+/** The body of the generic 500 that anything which is not a valid Boom gets. */
+const INTERNAL_ERROR_BODY = 'Internal Server Error';
 
 /** Whether a code unit may stay in a header value: HTAB, visible ASCII, SP, obs-text. */
 function isFieldValueCode(c: number): boolean {
@@ -54,38 +62,61 @@ function sanitizeFieldValue(value: string): string {
   return out.join('');
 }
 
-/** Flattens Boom's `output.headers`, dropping invalid names and headers `reject` owns. */
+/**
+ * Copies Boom's `output.headers`, dropping undefined values, invalid names and headers `reject`
+ * owns, and sanitising every value. `Object.fromEntries` defines own properties, so a header
+ * named `__proto__` stays a header.
+ */
 function collectHeaders(
   headers: Readonly<Record<string, string | string[] | number | undefined>>,
-): [string, string][] {
-  const lines: [string, string][] = [];
+): Record<string, string | string[]> {
+  const entries: [string, string | string[]][] = [];
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined || !isToken(name) || OWN_HEADERS.has(name.toLowerCase())) continue;
-    const values = Array.isArray(value) ? value : [value];
-    for (const v of values) lines.push([name, sanitizeFieldValue(String(v))]);
+    entries.push([
+      name,
+      Array.isArray(value)
+        ? value.map((v) => sanitizeFieldValue(String(v)))
+        : sanitizeFieldValue(String(value)),
+    ]);
   }
-  return lines;
+  return Object.fromEntries(entries);
 }
 
-/** Reads the answer out of a Boom; anything unexpected becomes the generic 500. */
-function describe(err: unknown): Rejection {
-  if (!Boom.isBoom(err)) return INTERNAL_ERROR;
+/**
+ * Reads the plain HTTP answer to a refused upgrade out of an error, exactly as {@link reject}
+ * writes it, so that adapters answering through their framework's response say the same:
+ * the Boom's status (400 to 599), its `output.headers` made safe (see
+ * {@link RejectionResponse.headers}), and `output.payload.message` as body (the status text
+ * when empty; Boom itself replaces the message of a 500 with a generic text). Anything that is
+ * not a Boom, or a Boom whose status is not an error status, becomes a generic 500 without
+ * headers that never reveals the error's message.
+ * @param err - the rejection, typically a handshake Boom; anything is accepted
+ * @returns the status, headers and body to answer with
+ * @throws never
+ */
+export function describeRejection(err: unknown): RejectionResponse {
+  if (!Boom.isBoom(err)) return { statusCode: 500, headers: {}, body: INTERNAL_ERROR_BODY };
   const { statusCode, headers, payload } = err.output;
-  if (!Number.isInteger(statusCode) || statusCode < 400 || statusCode > 599) return INTERNAL_ERROR;
+  if (!Number.isInteger(statusCode) || statusCode < 400 || statusCode > 599) {
+    return { statusCode: 500, headers: {}, body: INTERNAL_ERROR_BODY };
+  }
   const message: unknown = payload.message;
   const body =
     typeof message === 'string' && message !== '' ? message : (STATUS_CODES[statusCode] ?? 'Error');
-  return { status: statusCode, headers: collectHeaders(headers), body };
+  return { statusCode, headers: collectHeaders(headers), body };
 }
 
 /** Serialises the answer; the head is latin1 (already sanitised), the body UTF-8. */
-function serialize({ status, headers, body }: Rejection): Buffer {
+function serialize({ statusCode, headers, body }: RejectionResponse): Buffer {
   const payload = Buffer.from(body, 'utf8');
-  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
+  let head = `HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode] ?? 'Unknown'}\r\n`;
   head += 'Connection: close\r\n';
   head += 'Content-Type: text/plain; charset=utf-8\r\n';
   head += `Content-Length: ${payload.length}\r\n`;
-  for (const [name, value] of headers) head += `${name}: ${value}\r\n`;
+  for (const [name, value] of Object.entries(headers)) {
+    for (const line of typeof value === 'string' ? [value] : value) head += `${name}: ${line}\r\n`;
+  }
   head += '\r\n';
   return Buffer.concat([Buffer.from(head, 'latin1'), payload]);
 }
@@ -124,7 +155,7 @@ export function reject(socket: Duplex, err: Boom.Boom): void {
       destroyQuietly(socket);
       return;
     }
-    endSocketGracefully(socket, serialize(describe(err)));
+    endSocketGracefully(socket, serialize(describeRejection(err)));
   } catch {
     destroyQuietly(socket);
   }

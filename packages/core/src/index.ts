@@ -10,8 +10,12 @@ export {
   HandshakeErrorCode,
   type HandshakeErrorData,
   handshakeError,
+  internalError,
   isHandshakeError,
+  notFoundError,
   ProtocolErrorCode,
+  shuttingDownError,
+  upgradeRequiredError,
   WebSocketError,
 } from './errors.js';
 export {
@@ -23,12 +27,18 @@ export {
   checkHeaderLimits,
   checkOrigin,
   computeAcceptKey,
+  isWebSocketUpgrade,
   type OriginPolicy,
   type UpgradeRequestInfo,
   type ValidatedUpgrade,
   validateUpgradeRequest,
 } from './handshake.js';
-export { endSocketGracefully, reject } from './http-reject.js';
+export {
+  describeRejection,
+  endSocketGracefully,
+  type RejectionResponse,
+  reject,
+} from './http-reject.js';
 export {
   type NodeRouteOptions,
   WebSocketServer,
@@ -65,3 +75,4 @@ export {
 } from './route.js';
 export { isToken, parseProtocolList, selectProtocol } from './subprotocol.js';
 export { type AcceptOptions, accept, guardUpgradeSocket } from './upgrade.js';
+export { bindUpgradeResponse, createUpgradeResponse, isUpgradable } from './upgrade-response.js';

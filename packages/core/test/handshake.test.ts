@@ -6,6 +6,7 @@ import {
   checkHeaderLimits,
   checkOrigin,
   computeAcceptKey,
+  isWebSocketUpgrade,
   type UpgradeRequestInfo,
   type ValidatedUpgrade,
   validateUpgradeRequest,
@@ -387,5 +388,70 @@ t.test('checkHeaderLimits', async (t) => {
   t.test('passes a typical browser request with the default limits', async (t) => {
     const raw = Object.entries(BASE).flatMap(([k, v]) => [k, String(v)]);
     t.equal(checkHeaderLimits(raw, DEFAULT_LIMITS), undefined);
+  });
+});
+
+t.test('isWebSocketUpgrade', async (t) => {
+  t.test('finds the websocket token in any case, list position or line', async (t) => {
+    for (const upgrade of [
+      'websocket',
+      'WebSocket',
+      'h2c, WEBSOCKET',
+      'foo,websocket',
+      ' websocket\t',
+      ['h2c', 'websocket'],
+    ]) {
+      t.equal(isWebSocketUpgrade(request({ Upgrade: upgrade })), true, JSON.stringify(upgrade));
+    }
+  });
+
+  t.test('is false without the exact token', async (t) => {
+    for (const upgrade of [
+      undefined,
+      '',
+      'h2c',
+      'websocket/13',
+      'web socket',
+      'websockets',
+      ',,',
+      'websocket\u00a0',
+      'websoc\u212aet',
+    ]) {
+      t.equal(isWebSocketUpgrade(request({ Upgrade: upgrade })), false, JSON.stringify(upgrade));
+    }
+  });
+
+  t.test('reads only Upgrade: the rest of the handshake is not checked', async (t) => {
+    const req = request(
+      { Connection: undefined, 'Sec-WebSocket-Key': undefined },
+      { method: 'POST' },
+    );
+    t.equal(isWebSocketUpgrade(req), true);
+  });
+
+  t.test('falls back to the joined headers when headersDistinct lacks the field', async (t) => {
+    const { headers } = request({ Upgrade: 'h2c, websocket' });
+    t.equal(isWebSocketUpgrade({ headers, headersDistinct: {} }), true);
+    t.equal(isWebSocketUpgrade({ headers: { upgrade: 'h2c' }, headersDistinct: {} }), false);
+  });
+
+  t.test('handles long pathological input in linear time', async (t) => {
+    const n = 100_000;
+    const started = process.hrtime.bigint();
+    t.equal(isWebSocketUpgrade(request({ Upgrade: `${'x,'.repeat(n)}websocket` })), true);
+    t.equal(isWebSocketUpgrade(request({ Upgrade: `${' '.repeat(n)}websocket` })), true);
+    t.equal(isWebSocketUpgrade(request({ Upgrade: ' ,'.repeat(n) })), false);
+    t.equal(isWebSocketUpgrade(request({ Upgrade: `websocke${' '.repeat(n)}t` })), false);
+    t.ok(Number(process.hrtime.bigint() - started) / 1e6 < 2000, 'fast');
+  });
+
+  t.test('agrees with validateUpgradeRequest on the Upgrade header', async (t) => {
+    for (const upgrade of ['websocket', 'h2c', 'h2c, WebSocket', 'websockets', undefined]) {
+      const req = request({ Upgrade: upgrade });
+      const result = validateUpgradeRequest(req);
+      const isRefusedForUpgrade =
+        isHandshakeError(result) && result.data?.code === HandshakeErrorCode.UpgradeHeader;
+      t.equal(isWebSocketUpgrade(req), !isRefusedForUpgrade, JSON.stringify(upgrade));
+    }
   });
 });

@@ -5,7 +5,7 @@ import { Duplex } from 'node:stream';
 import Boom from '@hapi/boom';
 import t, { type Test } from 'tap';
 import { HandshakeErrorCode, handshakeError } from '../src/errors.js';
-import { reject } from '../src/http-reject.js';
+import { describeRejection, reject } from '../src/http-reject.js';
 
 const REQUEST =
   'GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
@@ -292,5 +292,113 @@ t.test('never throws', async (t) => {
     socket.end = broken;
     socket.destroy = broken;
     t.doesNotThrow(() => reject(socket, handshakeError(400, HandshakeErrorCode.KeyHeader, 'x')));
+  });
+});
+
+t.test('describeRejection', async (t) => {
+  t.test('reads status, extra headers and message of a handshake Boom', async (t) => {
+    const err = handshakeError(405, HandshakeErrorCode.MethodNotAllowed, 'Use GET', {
+      Allow: 'GET',
+    });
+    t.same(describeRejection(err), { statusCode: 405, headers: { Allow: 'GET' }, body: 'Use GET' });
+  });
+
+  t.test('makes headers safe exactly as reject writes them', async (t) => {
+    const err = handshakeError(401, HandshakeErrorCode.Origin, 'No', {
+      'WWW-Authenticate': 'Bearer\r\nSet-Cookie: stolen=1',
+      'X-Nul': 'a\u0000b\nc\u2028d',
+      'X-Evil\r\nSet-Cookie: x': '1',
+      'Content-Length': '999',
+      Connection: 'keep-alive',
+      'content-type': 'text/html',
+      'Transfer-Encoding': 'chunked',
+    });
+    err.output.headers['X-List'] = ['one', 'two\r\n'];
+    err.output.headers['X-Number'] = 42;
+    err.output.headers['X-Undefined'] = undefined;
+    t.same(describeRejection(err).headers, {
+      'WWW-Authenticate': 'Bearer  Set-Cookie: stolen=1',
+      'X-Nul': 'a b c d',
+      'X-List': ['one', 'two  '],
+      'X-Number': '42',
+    });
+  });
+
+  t.test('keeps a header named __proto__ as a header', async (t) => {
+    const err = handshakeError(400, HandshakeErrorCode.KeyHeader, 'x');
+    Object.defineProperty(err.output.headers, '__proto__', { value: 'p', enumerable: true });
+    const { headers } = describeRejection(err);
+    t.ok(Object.hasOwn(headers, '__proto__'));
+    t.equal(Object.getPrototypeOf(headers), Object.prototype);
+  });
+
+  t.test('answers anything that is not a Boom with a generic 500', async (t) => {
+    for (const err of [
+      new Error('database password is hunter2'),
+      'text',
+      undefined,
+      { isBoom: 1 },
+    ]) {
+      t.same(describeRejection(err), {
+        statusCode: 500,
+        headers: {},
+        body: 'Internal Server Error',
+      });
+    }
+  });
+
+  t.test(
+    'answers a Boom with a non-error status as a generic 500 without its headers',
+    async (t) => {
+      const redirect = handshakeError(400, HandshakeErrorCode.KeyHeader, 'y', { Location: '/x' });
+      redirect.output.statusCode = 302;
+      t.same(describeRejection(redirect), {
+        statusCode: 500,
+        headers: {},
+        body: 'Internal Server Error',
+      });
+    },
+  );
+
+  t.test('uses the hidden message of a 500, the reason phrase for an empty one', async (t) => {
+    t.equal(
+      describeRejection(Boom.internal('secret detail')).body,
+      'An internal server error occurred',
+    );
+    const empty = Boom.forbidden();
+    t.equal(describeRejection(empty).body, 'Forbidden');
+    const unknown = new Boom.Boom('x', { statusCode: 499 });
+    unknown.output.payload.message = '';
+    t.same(describeRejection(unknown), { statusCode: 499, headers: {}, body: 'Error' });
+  });
+
+  t.test('keeps the message of other 5xx Booms', async (t) => {
+    t.same(describeRejection(handshakeError(503, HandshakeErrorCode.ShuttingDown, 'Bye')), {
+      statusCode: 503,
+      headers: {},
+      body: 'Bye',
+    });
+  });
+
+  t.test('returns fresh headers on every call', async (t) => {
+    const err = handshakeError(405, HandshakeErrorCode.MethodNotAllowed, 'x', { Allow: 'GET' });
+    const first = describeRejection(err);
+    first.headers.Allow = 'POST';
+    t.equal(describeRejection(err).headers.Allow, 'GET');
+    t.equal(err.output.headers.Allow, 'GET', 'the Boom is left unchanged');
+  });
+
+  t.test('is what reject writes', async (t) => {
+    const err = handshakeError(429, HandshakeErrorCode.Origin, 'Slow down ✓', {
+      'Retry-After': '5',
+    });
+    err.output.headers.Vary = ['a', 'b'];
+    const port = await listen(t, (socket) => reject(socket, err));
+    const { statusLine, headers, body } = parse((await readUntilEnd(t, port)).raw);
+    const described = describeRejection(err);
+    t.equal(statusLine, `HTTP/1.1 ${described.statusCode} Too Many Requests`);
+    t.same(headers.slice(3), ['Retry-After: 5', 'Vary: a', 'Vary: b']);
+    t.same(described.headers, { 'Retry-After': '5', Vary: ['a', 'b'] });
+    t.equal(body, described.body);
   });
 });

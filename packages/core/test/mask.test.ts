@@ -1,5 +1,5 @@
 import t from 'tap';
-import { mask, unmask } from '../src/mask.js';
+import { mask, unmask, unmaskAt } from '../src/mask.js';
 
 /** Reference implementation: the RFC 6455 §5.3 formula, one byte at a time. */
 function xorReference(data: Uint8Array, key: Uint8Array): Buffer {
@@ -103,4 +103,19 @@ t.test('rejects a target range that does not fit', async (t) => {
   t.throws(() => mask(Buffer.alloc(8), KEY, Buffer.alloc(8), 1), RangeError);
   t.throws(() => mask(Buffer.alloc(8), KEY, Buffer.alloc(8), -1), RangeError);
   t.throws(() => mask(Buffer.alloc(8), KEY, Buffer.alloc(16), 0, 9), RangeError);
+});
+
+t.test('unmaskAt continues a payload at any offset, in pieces of any size', async (t) => {
+  const key = Buffer.from([0x37, 0xfa, 0x21, 0x3d]);
+  const payload = Buffer.alloc(1000);
+  for (let i = 0; i < payload.length; i++) payload[i] = (i * 13) & 0xff;
+  const masked = Buffer.from(payload.map((b, i) => b ^ key[i & 3]!));
+  for (const piece of [1, 3, 5, 64, 333]) {
+    const copy = Buffer.from(masked);
+    for (let offset = 0; offset < copy.length; offset += piece) {
+      unmaskAt(copy.subarray(offset, offset + piece), key, offset);
+    }
+    t.ok(copy.equals(payload), `pieces of ${piece}`);
+  }
+  t.throws(() => unmaskAt(Buffer.alloc(4), Buffer.alloc(3), 0), RangeError);
 });

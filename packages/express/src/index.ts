@@ -1,5 +1,6 @@
+export { upgradeRequiredError } from '@wsroute/core';
 export { ExpressWebSocket, wsroute } from './middleware.js';
-export { boomErrorHandler, sendBoom, toBoom, upgradeRequiredError } from './respond.js';
+export { boomErrorHandler, sendBoom, toBoom } from './respond.js';
 export type {
   DataFunction,
   ExpressRouteBaseOptions,

@@ -15,14 +15,14 @@ import {
   createRoute,
   DEFAULT_LIMITS,
   guardUpgradeSocket,
-  HandshakeErrorCode,
-  handshakeError,
   negotiate,
   reject,
   type ShutdownOptions,
+  shuttingDownError,
+  upgradeRequiredError,
   type WebSocketRoute,
 } from '@wsroute/core';
-import { sendBoom, toBoom, upgradeRequiredError } from './respond.js';
+import { sendBoom, toBoom } from './respond.js';
 import type {
   DataFunction,
   ExpressRouteOptions,
@@ -43,10 +43,6 @@ function checkPositive(name: string, value: number | undefined, fallback: number
     throw new TypeError(`${name} must be a positive number`);
   }
   return value;
-}
-
-function shuttingDown(): ReturnType<typeof handshakeError> {
-  return handshakeError(503, HandshakeErrorCode.ShuttingDown, 'Server shutting down');
 }
 
 /** The request listener `app.listen()` (or `http.createServer(app)`) installed. */
@@ -171,7 +167,7 @@ export class ExpressWebSocket {
   ): Promise<void> {
     if (!context.isUpgradable) return;
     if (this.#registry.isShuttingDown) {
-      sendBoom(res, shuttingDown());
+      sendBoom(res, shuttingDownError());
       return;
     }
     const handshake = await negotiate(req, compiled.route);
@@ -187,7 +183,7 @@ export class ExpressWebSocket {
       return;
     }
     if (this.#registry.isShuttingDown && context.isUpgradable) {
-      sendBoom(res, shuttingDown());
+      sendBoom(res, shuttingDownError());
       return;
     }
     if (!context.takeOver()) return;
@@ -254,7 +250,7 @@ export class ExpressWebSocket {
     const release = guardUpgradeSocket(socket, this.#handshakeTimeout);
     const refusal =
       checkHeaderLimits(req.rawHeaders, this.#headerLimits) ??
-      (this.#registry.isShuttingDown ? shuttingDown() : undefined);
+      (this.#registry.isShuttingDown ? shuttingDownError() : undefined);
     if (refusal) {
       release();
       reject(socket, refusal);

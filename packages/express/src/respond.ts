@@ -6,16 +6,8 @@
  */
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import Boom from '@hapi/boom';
-import { HandshakeErrorCode, handshakeError } from '@wsroute/core';
+import { describeRejection, internalError, notFoundError } from '@wsroute/core';
 import type { NextCallback } from './types.js';
-
-/** Headers this module writes itself; a Boom may not override them. */
-const OWN_HEADERS: ReadonlySet<string> = new Set([
-  'connection',
-  'content-length',
-  'content-type',
-  'transfer-encoding',
-]);
 
 function isErrorStatus(value: unknown): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= 400 && value <= 599;
@@ -48,54 +40,32 @@ function fromStatusError(error: object): Boom.Boom | undefined {
  * @returns the Boom to answer with
  */
 export function toBoom(error: unknown): Boom.Boom {
-  if (error === undefined || error === null) {
-    return handshakeError(404, HandshakeErrorCode.NotFound, 'Not Found');
-  }
+  if (error === undefined || error === null) return notFoundError();
   if (Boom.isBoom(error)) return error;
   if (typeof error === 'object') {
     const boom = fromStatusError(error);
     if (boom) return boom;
   }
-  return handshakeError(500, HandshakeErrorCode.Internal, 'Internal Server Error');
+  return internalError();
 }
 
 /**
- * Answers a request with a Boom: its `output.statusCode`, its `output.headers` (e.g.
- * `WWW-Authenticate`, `Allow`, `Upgrade`) and `output.payload.message` as a
- * `text/plain; charset=utf-8` body. Headers Node refuses (invalid names or values) are dropped.
+ * Answers a request with a Boom exactly as core's `reject()` answers on a raw socket (see
+ * `describeRejection`): its `output.statusCode` (a non-error status becomes a generic 500), its
+ * `output.headers` (e.g. `WWW-Authenticate`, `Allow`, `Upgrade`) with invalid names dropped and
+ * control characters in values replaced by spaces, and `output.payload.message` as a
+ * `text/plain; charset=utf-8` body, plus `X-Content-Type-Options: nosniff`.
  * @param res - the response; its headers must not be sent yet
  * @param boom - the error to answer with
  */
 export function sendBoom(res: ServerResponse, boom: Boom.Boom): void {
-  const { statusCode, headers, payload } = boom.output;
-  const status = isErrorStatus(statusCode) ? statusCode : 500;
-  res.statusCode = status;
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || OWN_HEADERS.has(name.toLowerCase())) continue;
-    try {
-      res.setHeader(name, Array.isArray(value) ? value.map(String) : String(value));
-    } catch {
-      // Node refuses header names and values that could split the response: drop them.
-    }
-  }
-  const message: unknown = status === statusCode ? payload.message : undefined;
-  const body =
-    typeof message === 'string' && message !== '' ? message : (STATUS_CODES[status] ?? 'Error');
+  const { statusCode, headers, body } = describeRejection(boom);
+  res.statusCode = statusCode;
+  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
   res.setHeader('Content-Type', 'text/plain; charset=utf-8');
   res.setHeader('Content-Length', Buffer.byteLength(body));
   res.setHeader('X-Content-Type-Options', 'nosniff');
   res.end(body);
-}
-
-/**
- * The 426 a request without an upgrade gets on a websocket-only route. RFC 9110 §15.5.22: the
- * answer must name the protocol to upgrade to in `Upgrade`.
- * @returns a Boom with `data.code` `WS_UPGRADE_REQUIRED` and an `Upgrade: websocket` header
- */
-export function upgradeRequiredError(): Boom.Boom {
-  return handshakeError(426, HandshakeErrorCode.UpgradeRequired, 'Upgrade Required', {
-    Upgrade: 'websocket',
-  });
 }
 
 /**

@@ -12,47 +12,16 @@
  * ```
  * @module
  */
-import { type IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { HandshakeErrorCode, handshakeError, reject } from '@wsroute/core';
-
-/**
- * How long a socket stays open after a plain HTTP answer, waiting for the peer to close first.
- * Destroying right after the write can turn into a TCP RST that discards the answer before the
- * client reads it; a peer that never closes must not hold the socket forever.
- */
-const CLOSE_GRACE_MS = 1_000;
-
-function ignoreError(): void {}
-
-/**
- * Ends a socket after a plain HTTP answer: unread bytes (frames sent with the handshake) are
- * drained so the peer's FIN surfaces, and the socket is destroyed once both sides have ended or
- * after {@link CLOSE_GRACE_MS}.
- */
-function endGracefully(socket: Duplex): void {
-  if (socket.destroyed) return;
-  socket.on('error', ignoreError);
-  let isPeerEnded = socket.readableEnded;
-  let isFlushed = socket.writableFinished;
-  const destroyWhenDone = (): void => {
-    if (isPeerEnded && isFlushed) socket.destroy();
-  };
-  const timer = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS);
-  timer.unref();
-  socket.once('close', () => clearTimeout(timer));
-  socket.once('end', () => {
-    isPeerEnded = true;
-    destroyWhenDone();
-  });
-  socket.once('finish', () => {
-    isFlushed = true;
-    destroyWhenDone();
-  });
-  socket.resume();
-  socket.end();
-}
+import {
+  bindUpgradeResponse,
+  createUpgradeResponse,
+  isUpgradable,
+  notFoundError,
+  reject,
+} from '@wsroute/core';
 
 const contexts = new WeakMap<IncomingMessage, UpgradeContext>();
 
@@ -72,17 +41,8 @@ export class UpgradeContext {
     this.socket = socket;
     this.head = head;
     this.#release = release;
-    const response = new ServerResponse(request);
-    // The socket never serves a second request: Node writes `Connection: close` for us.
-    response.shouldKeepAlive = false;
-    // Node's ServerResponse only needs the stream methods a Duplex has (write, cork, 'close').
-    response.assignSocket(socket as Socket);
-    response.once('finish', () => {
-      release();
-      response.detachSocket(socket as Socket);
-      endGracefully(socket);
-    });
-    response.once('close', release);
+    const response = createUpgradeResponse(request);
+    bindUpgradeResponse(response, socket, release);
     // An own property of our own response object, not a patch of Express's or Node's
     // prototypes (Express swaps the prototype of `res` but keeps own properties). Node calls
     // `this.writeHead` for implicit headers too, so every answer passes here.
@@ -115,7 +75,7 @@ export class UpgradeContext {
     this.#isRefused = true;
     this.response.detachSocket(this.socket as Socket);
     this.#release();
-    reject(this.socket, handshakeError(404, HandshakeErrorCode.NotFound, 'Not Found'));
+    reject(this.socket, notFoundError());
   }
 
   /**
@@ -152,15 +112,7 @@ export class UpgradeContext {
 
   /** Whether the socket may still get a 101: nothing answered, nothing timed out. */
   get isUpgradable(): boolean {
-    const { socket, response } = this;
-    return (
-      !this.#isTaken &&
-      !this.#isRefused &&
-      !response.headersSent &&
-      !response.writableEnded &&
-      !socket.destroyed &&
-      !socket.writableEnded
-    );
+    return !this.#isTaken && !this.#isRefused && isUpgradable(this.response, this.socket);
   }
 
   /**

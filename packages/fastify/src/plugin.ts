@@ -12,9 +12,9 @@ import {
   checkHeaderLimits,
   DEFAULT_LIMITS,
   guardUpgradeSocket,
-  HandshakeErrorCode,
-  handshakeError,
+  internalError,
   reject,
+  shuttingDownError,
 } from '@wsroute/core';
 import type { FastifyInstance, FastifyPluginCallback, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
@@ -118,9 +118,7 @@ const plugin: FastifyPluginCallback<WsrouteOptions> = (fastify, options, done) =
     const release = guardUpgradeSocket(socket, limits.handshakeTimeout);
     const refusal =
       checkHeaderLimits(request.rawHeaders, headerLimits) ??
-      (registry.isShuttingDown
-        ? handshakeError(503, HandshakeErrorCode.ShuttingDown, 'Server shutting down')
-        : undefined);
+      (registry.isShuttingDown ? shuttingDownError() : undefined);
     if (refusal) {
       release();
       reject(socket, refusal);
@@ -132,7 +130,7 @@ const plugin: FastifyPluginCallback<WsrouteOptions> = (fastify, options, done) =
     } catch (error) {
       fastify.log.error({ err: error }, 'websocket upgrade failed in the router');
       release();
-      reject(socket, handshakeError(500, HandshakeErrorCode.Internal, 'Internal Server Error'));
+      reject(socket, internalError());
     }
   };
   server.on('upgrade', onUpgrade);

@@ -9,10 +9,13 @@ import {
   accept,
   type ConnectionRegistry,
   createRoute,
-  HandshakeErrorCode,
-  handshakeError,
+  describeRejection,
+  internalError,
   negotiate,
+  notFoundError,
   type RouteOptions,
+  shuttingDownError,
+  upgradeRequiredError,
   type WebSocketRoute,
 } from '@wsroute/core';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -100,19 +103,16 @@ export function compileWebSocketOption(option: unknown): CompiledWebSocketRoute 
 }
 
 /**
- * Answers with a Boom through Fastify: its status, its `output.headers` and its message as a
- * plain-text body. Used for handshake rejections (`data.code` names the reason).
+ * Answers with a Boom through Fastify exactly as core's `reject()` answers on a raw socket
+ * (see `describeRejection`): its status, its `output.headers` made safe and its payload message
+ * as a plain-text body. Used for handshake rejections (`data.code` names the reason).
  * @param reply - the reply of the upgrade request
  * @param error - the Boom to answer with
  * @returns the reply
  */
 export function sendBoom(reply: FastifyReply, error: Boom.Boom): FastifyReply {
-  const { statusCode, headers } = error.output;
-  return reply
-    .code(statusCode)
-    .headers(headers)
-    .type('text/plain; charset=utf-8')
-    .send(error.message || 'Error');
+  const { statusCode, headers, body } = describeRejection(error);
+  return reply.code(statusCode).headers(headers).type('text/plain; charset=utf-8').send(body);
 }
 
 /**
@@ -132,28 +132,21 @@ export function upgradeRequired(request: FastifyRequest, reply: FastifyReply): F
       'websocket upgrade reached a route whose `websocket` option was never compiled: ' +
         'register @wsroute/fastify (await app.register(wsroute)) before declaring the route',
     );
-    return sendBoom(
-      reply,
-      handshakeError(500, HandshakeErrorCode.Internal, 'Internal Server Error'),
-    );
+    return sendBoom(reply, internalError());
   }
-  return sendBoom(
-    reply,
-    handshakeError(426, HandshakeErrorCode.UpgradeRequired, 'Upgrade Required', {
-      Upgrade: 'websocket',
-      'Sec-WebSocket-Version': '13',
-    }),
-  );
+  return sendBoom(reply, upgradeRequiredError());
 }
 
 /**
  * Lets Fastify's error handlers answer a Boom with its status and headers: Fastify reads
- * `statusCode` and `headers` on the error, Boom keeps them in `output`.
+ * `statusCode` and `headers` on the error, Boom keeps them in `output`. Both are read as
+ * core's `reject()` reads them (`describeRejection`), so the headers are safe to send.
  */
 function exposeBoomOutput(error: Boom.Boom): void {
   const target = error as Boom.Boom & { statusCode?: unknown; headers?: unknown };
-  target.statusCode ??= error.output.statusCode;
-  target.headers ??= { ...error.output.headers };
+  const { statusCode, headers } = describeRejection(error);
+  target.statusCode ??= statusCode;
+  target.headers ??= headers;
 }
 
 /**
@@ -183,10 +176,7 @@ async function upgrade(
   const data = await compiled.data(request);
   // Shutdown may have begun while the hooks ran: it would never close this connection.
   if (registry.isShuttingDown) {
-    return sendBoom(
-      reply,
-      handshakeError(503, HandshakeErrorCode.ShuttingDown, 'Server shutting down'),
-    );
+    return sendBoom(reply, shuttingDownError());
   }
   // Once hijacked, Fastify writes nothing more, whether the socket is still there or not.
   reply.hijack();
@@ -224,6 +214,6 @@ export function createWebSocketHandler(
 export function createPlainHandler(http: FastifyHandler): FastifyHandler {
   return function onPlainRoute(request, reply) {
     if (!UpgradeSocket.of(request.raw)?.isWebSocket) return http.call(this, request, reply);
-    return sendBoom(reply, handshakeError(404, HandshakeErrorCode.NotFound, 'Not Found'));
+    return sendBoom(reply, notFoundError());
   };
 }

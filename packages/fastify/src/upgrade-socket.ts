@@ -11,29 +11,20 @@
  * ```
  * @module
  */
-import { type IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { endSocketGracefully } from '@wsroute/core';
+import {
+  bindUpgradeResponse,
+  createUpgradeResponse,
+  isUpgradable,
+  isWebSocketUpgrade,
+} from '@wsroute/core';
 
 const kUpgrade: unique symbol = Symbol('wsroute.fastify.upgrade');
 
 /** A raw request that may carry the state of its upgrade. */
 type UpgradeRequest = IncomingMessage & { [kUpgrade]?: UpgradeSocket };
-
-/**
- * Whether the request asks for the websocket protocol: its `Upgrade` header lists the token
- * `websocket` (ASCII case-insensitive, RFC 9110 §7.8). Other upgrades (e.g. `h2c` from curl)
- * are served as plain HTTP/1.1. The handshake itself is validated by the core.
- */
-function asksForWebSocket(request: IncomingMessage): boolean {
-  const upgrade = request.headers.upgrade;
-  if (upgrade === undefined) return false;
-  for (const token of upgrade.split(',')) {
-    if (token.trim().toLowerCase() === 'websocket') return true;
-  }
-  return false;
-}
 
 /** The socket side of one upgrade request in flight through Fastify. Internal. */
 export class UpgradeSocket {
@@ -43,7 +34,10 @@ export class UpgradeSocket {
   readonly head: Buffer;
   /** The response bound to the socket, handed to `fastify.routing()`. */
   readonly response: ServerResponse;
-  /** Whether the upgrade asks for websocket (not, e.g., `h2c`). */
+  /**
+   * Whether the upgrade asks for websocket (not, e.g., `h2c` from curl, which is served as plain
+   * HTTP/1.1). The handshake itself is validated by the core.
+   */
   readonly isWebSocket: boolean;
   readonly #release: () => void;
   #isTaken = false;
@@ -51,21 +45,10 @@ export class UpgradeSocket {
   private constructor(request: IncomingMessage, socket: Duplex, head: Buffer, release: () => void) {
     this.socket = socket;
     this.head = head;
-    this.isWebSocket = asksForWebSocket(request);
+    this.isWebSocket = isWebSocketUpgrade(request);
     this.#release = release;
-    const response = new ServerResponse(request);
-    // The socket never serves a second request: Node writes `Connection: close` for us.
-    response.shouldKeepAlive = false;
-    // ServerResponse only needs the stream methods every Duplex has (write, cork, 'close').
-    response.assignSocket(socket as Socket);
-    response.once('finish', () => {
-      release();
-      response.detachSocket(socket as Socket);
-      endSocketGracefully(socket);
-    });
-    // The socket closed under the response (peer reset, guard): nothing left to time out.
-    response.once('close', release);
-    this.response = response;
+    this.response = createUpgradeResponse(request);
+    bindUpgradeResponse(this.response, socket, release);
   }
 
   /**
@@ -97,14 +80,7 @@ export class UpgradeSocket {
 
   /** Whether the socket may still get a 101: nothing answered, nothing timed out. */
   get isUpgradable(): boolean {
-    const { socket, response } = this;
-    return (
-      !this.#isTaken &&
-      !response.headersSent &&
-      !response.writableEnded &&
-      !socket.destroyed &&
-      !socket.writableEnded
-    );
+    return !this.#isTaken && isUpgradable(this.response, this.socket);
   }
 
   /**

@@ -5,7 +5,14 @@
  * @module
  */
 import type Boom from '@hapi/boom';
-import { type HandshakeError, HandshakeErrorCode, handshakeError } from '@wsroute/core';
+import { describeRejection } from '@wsroute/core';
+
+/**
+ * The answer to a plain request (no upgrade) on a websocket route, core's
+ * `upgradeRequiredError`: 426 with `Upgrade: websocket` and `Sec-WebSocket-Version: 13`
+ * (RFC 7231 §6.5.15, RFC 6455 §4.4) and code `WS_UPGRADE_REQUIRED`.
+ */
+export { upgradeRequiredError as upgradeRequired } from '@wsroute/core';
 
 /** The fields Koa's `ctx.onerror` reads to write an error answer. */
 export interface KoaErrorFields {
@@ -20,41 +27,19 @@ export interface KoaErrorFields {
 /** A Boom that Koa's own error handling answers with the Boom's status, headers and message. */
 export type KoaBoom<TData = unknown> = Boom.Boom<TData> & KoaErrorFields;
 
-function flattenHeaders(headers: Boom.Output['headers']): Record<string, string | string[]> {
-  const flat: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined) continue;
-    flat[name] = typeof value === 'number' ? String(value) : value;
-  }
-  return flat;
-}
-
 /**
- * Adds Koa's error fields to a Boom so that Koa answers it as the Boom describes:
- * `output.statusCode` as status, `output.headers` as headers, the message as body for 4xx
- * (5xx bodies are Koa's status text, so server errors leak nothing). The Boom is changed in
- * place, so error handlers upstream still see the same Boom (`isBoom`, `data.code`).
+ * Adds Koa's error fields to a Boom so that Koa answers it as the Boom describes, with the
+ * status and headers core's `reject()` would send (see `describeRejection`):
+ * `output.statusCode` as status (a non-error status becomes 500), `output.headers` as headers
+ * (numbers as strings; undefined values, invalid names and the framing headers dropped; control
+ * characters replaced by spaces), the message as body for 4xx (5xx bodies are Koa's status
+ * text, so server errors leak nothing). The Boom is changed in place, so error handlers
+ * upstream still see the same Boom (`isBoom`, `data.code`).
  * @param boom - any Boom, e.g. `Boom.unauthorized()` or a handshake error from core
  * @returns the same Boom, typed with Koa's error fields
  */
 export function toKoaError<TData>(boom: Boom.Boom<TData>): KoaBoom<TData> {
-  const status = boom.output.statusCode;
-  const fields: KoaErrorFields = {
-    status,
-    expose: status < 500,
-    headers: flattenHeaders(boom.output.headers),
-  };
+  const { statusCode, headers } = describeRejection(boom);
+  const fields: KoaErrorFields = { status: statusCode, expose: statusCode < 500, headers };
   return Object.assign(boom, fields);
-}
-
-/**
- * The answer to a plain request (no upgrade) on a websocket route: 426 with
- * `Upgrade: websocket` and `Sec-WebSocket-Version: 13` (RFC 7231 §6.5.15, RFC 6455 §4.4).
- * @returns a handshake error with code `WS_UPGRADE_REQUIRED`
- */
-export function upgradeRequired(): HandshakeError {
-  return handshakeError(426, HandshakeErrorCode.UpgradeRequired, 'Upgrade Required', {
-    Upgrade: 'websocket',
-    'Sec-WebSocket-Version': '13',
-  });
 }

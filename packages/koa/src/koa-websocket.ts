@@ -24,11 +24,12 @@ import {
   DEFAULT_LIMITS,
   guardUpgradeSocket,
   type HandshakeError,
-  HandshakeErrorCode,
-  handshakeError,
+  internalError,
+  notFoundError,
   type RouteOptions,
   reject,
   type ShutdownOptions,
+  shuttingDownError,
 } from '@wsroute/core';
 import type { DefaultContext, DefaultState, Middleware, ParameterizedContext } from 'koa';
 import { toKoaError, upgradeRequired } from './koa-error.js';
@@ -181,7 +182,7 @@ export class KoaWebSocket {
       if (isPlainSuccess && !upgrade.isAccepted && !ctx.headerSent) {
         // A plain route answered: a success without 101 tells a websocket client nothing, so
         // say what the node attachment says for a path without a websocket route.
-        throw toKoaError(handshakeError(404, HandshakeErrorCode.NotFound, 'Not Found'));
+        throw toKoaError(notFoundError());
       }
     };
   }
@@ -269,10 +270,7 @@ export class KoaWebSocket {
   #refusal(request: IncomingMessage): HandshakeError | undefined {
     const limitError = checkHeaderLimits(request.rawHeaders, this.#headerLimits);
     if (limitError) return limitError;
-    if (this.#registry.isShuttingDown) {
-      return handshakeError(503, HandshakeErrorCode.ShuttingDown, 'Server shutting down');
-    }
-    return undefined;
+    return this.#registry.isShuttingDown ? shuttingDownError() : undefined;
   }
 
   #handleUpgrade(
@@ -307,7 +305,7 @@ export class KoaWebSocket {
           // Koa's handler catches errors itself; reaching here means its error handling failed.
           this.#pending.delete(request);
           release();
-          reject(socket, handshakeError(500, HandshakeErrorCode.Internal, 'Internal Server Error'));
+          reject(socket, internalError());
         },
       );
   }

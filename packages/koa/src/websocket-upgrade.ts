@@ -10,9 +10,8 @@ import {
   accept,
   type Connection,
   type ConnectionRegistry,
-  HandshakeErrorCode,
-  handshakeError,
   negotiate,
+  shuttingDownError,
   type WebSocketRoute,
 } from '@wsroute/core';
 import { toKoaError } from './koa-error.js';
@@ -118,11 +117,7 @@ export class WebSocketUpgrade {
     if ('isBoom' in handshake) throw toKoaError(handshake);
     const data = await resolveData();
     // Checked last: a shutdown may have begun while the data was resolved.
-    if (registry.isShuttingDown) {
-      throw toKoaError(
-        handshakeError(503, HandshakeErrorCode.ShuttingDown, 'Server shutting down'),
-      );
-    }
+    if (registry.isShuttingDown) throw toKoaError(shuttingDownError());
     release();
     this.#state = UpgradeState.Accepted;
     this.#ctx.status = 101;

@@ -10,9 +10,15 @@ import type { Duplex } from 'node:stream';
 import Boom from '@hapi/boom';
 import type { Connection } from './connection.js';
 import { DEFAULT_LIMITS } from './constants.js';
-import { type HandshakeError, HandshakeErrorCode, handshakeError } from './errors.js';
+import {
+  type HandshakeError,
+  internalError,
+  notFoundError,
+  shuttingDownError,
+  upgradeRequiredError,
+} from './errors.js';
 import { checkHeaderLimits } from './handshake.js';
-import { reject } from './http-reject.js';
+import { describeRejection, reject } from './http-reject.js';
 import { type AnyConnection, ConnectionRegistry, type ShutdownOptions } from './registry.js';
 import { createRoute, negotiate, type RouteOptions, type WebSocketRoute } from './route.js';
 import { accept, guardUpgradeSocket } from './upgrade.js';
@@ -53,7 +59,18 @@ function pathOf(url: string | undefined): string {
 
 function toBoom(error: unknown): Boom.Boom {
   if (Boom.isBoom(error)) return error;
-  return handshakeError(500, HandshakeErrorCode.Internal, 'Internal Server Error');
+  return internalError();
+}
+
+/** Answers a plain HTTP request with a rejection, as `reject()` would on a raw socket. */
+function answer(response: ServerResponse, error: HandshakeError): void {
+  const { statusCode, headers, body } = describeRejection(error);
+  response.writeHead(statusCode, {
+    ...headers,
+    connection: 'close',
+    'content-type': 'text/plain; charset=utf-8',
+  });
+  response.end(body);
 }
 
 /**
@@ -116,9 +133,7 @@ export class WebSocketServer {
     });
     if (server.listenerCount('request') === 0) {
       server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-        if (!this.handleRequest(request, response)) {
-          response.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('Not Found');
-        }
+        if (!this.handleRequest(request, response)) answer(response, notFoundError());
       });
     }
     // 'close' fires only after every socket has ended, websockets included, so waiting for it
@@ -148,14 +163,7 @@ export class WebSocketServer {
    */
   handleRequest(request: IncomingMessage, response: ServerResponse): boolean {
     if (!this.#find(request)) return false;
-    response
-      .writeHead(426, {
-        connection: 'close',
-        upgrade: 'websocket',
-        'sec-websocket-version': '13',
-        'content-type': 'text/plain; charset=utf-8',
-      })
-      .end('Upgrade Required');
+    answer(response, upgradeRequiredError());
     return true;
   }
 
@@ -187,17 +195,17 @@ export class WebSocketServer {
     const limitError = checkHeaderLimits(request.rawHeaders, this.#headerLimits);
     if (limitError) return limitError;
     if (this.#registry.isShuttingDown) {
-      return handshakeError(503, HandshakeErrorCode.ShuttingDown, 'Server shutting down');
+      return shuttingDownError();
     }
     const entry = this.#find(request);
-    if (!entry) return handshakeError(404, HandshakeErrorCode.NotFound, 'Not Found');
+    if (!entry) return notFoundError();
     const handshake = await negotiate(request, entry.route);
     if ('isBoom' in handshake) return handshake;
     const data = entry.upgrade ? await entry.upgrade(request) : undefined;
     if (socket.destroyed) return undefined;
     // Shutdown may have begun while the hooks ran: it would never close this connection.
     if (this.#registry.isShuttingDown) {
-      return handshakeError(503, HandshakeErrorCode.ShuttingDown, 'Server shutting down');
+      return shuttingDownError();
     }
     accept(socket, head, handshake, data, { registry: this.#registry });
     return undefined;

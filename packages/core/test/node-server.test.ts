@@ -290,3 +290,20 @@ t.test('connections lists the open connections', async (t) => {
   await withTimeout(closed.promise, 'onClose');
   t.equal(wss.connections.size, 0, 'removed before onClose runs');
 });
+
+t.test("the attached server's close() closes every websocket with 1001", async (t) => {
+  const { server, port } = await serve(t, (wss) => {
+    wss.route('/', { defaultProtocol: {}, heartbeatInterval: 0 });
+  });
+  const { default: WebSocket } = await import('ws');
+  const client = new WebSocket(`ws://127.0.0.1:${port}/`);
+  t.teardown(() => client.terminate());
+  await new Promise((resolve, reject) => {
+    client.once('open', resolve);
+    client.once('error', reject);
+  });
+  const closed = new Promise<number>((resolve) => client.once('close', resolve));
+  // Without the shutdown, 'close' waits for every socket and the client hears nothing.
+  server.close();
+  t.equal(await closed, 1001);
+});

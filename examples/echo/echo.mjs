@@ -81,11 +81,14 @@ async function startExpress({ port, host, deflate }) {
 
 async function startFastify({ port, host, deflate }) {
   const { default: Fastify } = await import('fastify');
-  const { wsroute, upgradeRequired } = await import('@wsroute/fastify');
+  const { defineWebSocketRoute, wsroute, upgradeRequired } = await import('@wsroute/fastify');
   const app = Fastify();
   await app.register(wsroute, { shutdownTimeout: 1000 });
   // '*' matches every path, '/' included; a plain GET gets 426.
-  app.get('*', { websocket: echoRoute(deflate) }, upgradeRequired);
+  // The echo needs nothing from the request: by default each connection would keep its
+  // FastifyRequest (`connection.data.request`) for as long as it is open.
+  const websocket = defineWebSocketRoute({ ...echoRoute(deflate), data: () => undefined });
+  app.get('*', { websocket }, upgradeRequired);
   await app.listen({ port, host });
   return { port: app.server.address().port, close: () => app.close() };
 }

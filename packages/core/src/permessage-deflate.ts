@@ -209,20 +209,20 @@ export class PerMessageDeflate {
     const shared = { level: opts.level, memLevel: opts.memLevel, limiter };
     // zlib refuses raw streams with an 8-bit window. Inflating with 9 accepts everything a
     // 256-byte window produces; deflating with 9 never reaches back more than 250 bytes.
-    this.#deflaterOptions = {
+    this.#deflaterOptions = channelOptions({
       ...shared,
       mode: 'deflate',
       windowBits: Math.max(9, isServer ? params.serverMaxWindowBits : params.clientMaxWindowBits),
       noContextTakeover: isServer ? params.serverNoContextTakeover : params.clientNoContextTakeover,
       maxMessageBytes: Number.POSITIVE_INFINITY,
-    };
-    this.#inflaterOptions = {
+    });
+    this.#inflaterOptions = channelOptions({
       ...shared,
       mode: 'inflate',
       windowBits: Math.max(9, isServer ? params.clientMaxWindowBits : params.serverMaxWindowBits),
       noContextTakeover: isServer ? params.clientNoContextTakeover : params.serverNoContextTakeover,
       maxMessageBytes: maxPayload,
-    };
+    });
   }
 
   get #inflater(): ZlibChannel {
@@ -300,6 +300,32 @@ export class PerMessageDeflate {
     this.#inflater.close();
     this.#deflater.close();
   }
+}
+
+/**
+ * Connections with the same settings share one frozen options object: the options of a
+ * connection then cost it no memory of its own (there are few distinct combinations).
+ */
+const channelOptionsCache = new Map<string, ZlibChannelOptions>();
+const limiterIds = new WeakMap<ZlibLimiter, number>();
+let nextLimiterId = 0;
+
+function channelOptions(options: ZlibChannelOptions): ZlibChannelOptions {
+  let limiterId = limiterIds.get(options.limiter);
+  if (limiterId === undefined) {
+    limiterId = nextLimiterId++;
+    limiterIds.set(options.limiter, limiterId);
+  }
+  const { mode, windowBits, noContextTakeover, maxMessageBytes, level, memLevel } = options;
+  const key = `${mode} ${windowBits} ${noContextTakeover} ${maxMessageBytes} ${level} ${memLevel} ${limiterId}`;
+  let shared = channelOptionsCache.get(key);
+  if (!shared) {
+    shared = Object.freeze({ ...options });
+    // Injected limiters (tests) could grow the cache without bound: keep it small.
+    if (channelOptionsCache.size >= 256) channelOptionsCache.clear();
+    channelOptionsCache.set(key, shared);
+  }
+  return shared;
 }
 
 function checkWindowBits(bits: number): void {

@@ -5,15 +5,22 @@
  */
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
-import { type AddressInfo, connect, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
 import type { Test } from 'tap';
 import WebSocket from 'ws';
 import { type KoaWebSocket, type KoaWebSocketOptions, wsroute } from '../src/index.js';
 
-export const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
-/** `Sec-WebSocket-Accept` for {@link KEY} (RFC 6455 §1.3). */
-export const ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=';
+export {
+  connectRaw as rawConnect,
+  exchange as rawExchange,
+  maskedFrame as clientFrame,
+  parseResponseHead as parseHead,
+  type ResponseHead,
+  readHead,
+  SAMPLE_ACCEPT as ACCEPT,
+  upgradeRequest,
+} from '@wsroute/test-utils';
 
 /** A running app under test. */
 export interface TestApp {
@@ -54,100 +61,6 @@ export async function startApp(
   });
   const { port } = server.address() as AddressInfo;
   return { app, ws, server, port, url: `ws://127.0.0.1:${port}`, errors };
-}
-
-/**
- * A complete upgrade request.
- * @param path - request target
- * @param headers - extra header lines (name → value)
- */
-export function upgradeRequest(path: string, headers: Record<string, string> = {}): string {
-  let request =
-    `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-    `Sec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n`;
-  for (const [name, value] of Object.entries(headers)) request += `${name}: ${value}\r\n`;
-  return `${request}\r\n`;
-}
-
-/** A parsed HTTP response head. */
-export interface ResponseHead {
-  readonly status: number;
-  readonly statusLine: string;
-  /** Lower-cased names; repeated lines joined with ', '. */
-  readonly headers: Readonly<Record<string, string>>;
-}
-
-/** Parses a response head (everything before the blank line). */
-export function parseHead(head: string): ResponseHead {
-  const [statusLine = '', ...lines] = head.split('\r\n');
-  const headers: Record<string, string> = {};
-  for (const line of lines) {
-    const colon = line.indexOf(':');
-    const name = line.slice(0, colon).trim().toLowerCase();
-    const value = line.slice(colon + 1).trim();
-    headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
-  }
-  return { status: Number(statusLine.split(' ')[1]), statusLine, headers };
-}
-
-/** Opens a raw TCP connection to the app, destroyed on teardown. */
-export async function rawConnect(t: Test, port: number): Promise<Socket> {
-  const socket = connect({ port, host: '127.0.0.1' });
-  t.teardown(() => {
-    socket.destroy();
-  });
-  await once(socket, 'connect');
-  return socket;
-}
-
-/**
- * Sends `data` and reads the whole answer until the server ends the connection: what a refused
- * upgrade must look like (plain HTTP, then FIN).
- */
-export async function rawExchange(
-  t: Test,
-  port: number,
-  data: string | Buffer,
-): Promise<ResponseHead & { readonly body: string; readonly raw: string }> {
-  const socket = await rawConnect(t, port);
-  const chunks: Buffer[] = [];
-  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-  socket.write(data);
-  await once(socket, 'end');
-  const raw = Buffer.concat(chunks).toString('latin1');
-  const split = raw.indexOf('\r\n\r\n');
-  return { ...parseHead(raw.slice(0, split)), body: raw.slice(split + 4), raw };
-}
-
-/**
- * Reads bytes until the response head is complete.
- * @returns the head and whatever arrived after it
- */
-export async function readHead(socket: Socket): Promise<ResponseHead & { readonly rest: Buffer }> {
-  let buffered = Buffer.alloc(0);
-  for (;;) {
-    const split = buffered.indexOf('\r\n\r\n');
-    if (split !== -1) {
-      const head = parseHead(buffered.subarray(0, split).toString('latin1'));
-      return { ...head, rest: buffered.subarray(split + 4) };
-    }
-    const [chunk] = (await once(socket, 'data')) as [Buffer];
-    buffered = Buffer.concat([buffered, chunk]);
-  }
-}
-
-/**
- * A masked client frame (RFC 6455 §5.2) with a payload under 126 bytes.
- * @param opcode - 0x1 text, 0x2 binary, 0x8 close
- * @param payload - the unmasked payload
- */
-export function clientFrame(opcode: number, payload: Buffer): Buffer {
-  const mask = Buffer.from([0x12, 0x34, 0x56, 0x78]);
-  const masked = Buffer.alloc(payload.length);
-  for (let i = 0; i < payload.length; i++) {
-    masked[i] = (payload[i] ?? 0) ^ (mask[i % 4] ?? 0);
-  }
-  return Buffer.concat([Buffer.from([0x80 | opcode, 0x80 | payload.length]), mask, masked]);
 }
 
 /** The result of a `ws` client's connection attempt. */

@@ -14,62 +14,25 @@
  */
 import type { Duplex } from 'node:stream';
 import { isValidCloseCode } from './close-codes.js';
+import {
+  type AnyConnection,
+  ConnectionSink,
+  listenToSocket,
+  setConnectionInternals,
+} from './connection-listeners.js';
+import {
+  type ConnectionInit,
+  type ConnectionOptions,
+  ConnectionState,
+} from './connection-types.js';
 import { MAX_CLOSE_REASON_BYTES, MAX_CONTROL_PAYLOAD, Opcode } from './constants.js';
 import { ProtocolErrorCode, WebSocketError } from './errors.js';
-import { FrameParser, type FrameParserSink } from './frame-parser.js';
+import { FrameParser } from './frame-parser.js';
 import { FrameWriter } from './frame-writer.js';
 import { Inbox } from './inbox.js';
+import { KeepAlive, type KeepAliveTarget } from './keepalive.js';
 import { MessageSender } from './message-sender.js';
-import type { PerMessageDeflate } from './permessage-deflate.js';
 import type { ErasedProtocol, RawMessage, RawOutgoing } from './protocol.js';
-
-/** Connection states. */
-export const ConnectionState = {
-  Open: 'open',
-  Closing: 'closing',
-  Closed: 'closed',
-} as const;
-export type ConnectionState = (typeof ConnectionState)[keyof typeof ConnectionState];
-
-/** Per-connection settings, resolved from the route's options. */
-export interface ConnectionOptions {
-  /** Largest incoming message in bytes (1009 beyond). */
-  readonly maxPayload: number;
-  /** Most frames per incoming message (1009 beyond). */
-  readonly maxFragments: number;
-  /** Largest outgoing frame; larger messages are fragmented. */
-  readonly maxFrameSize: number;
-  /** How long to wait for the peer during the closing handshake, in ms. */
-  readonly closeTimeout: number;
-  /** Ping interval in ms; a peer silent for a whole interval is terminated. 0 turns it off. */
-  readonly heartbeatInterval: number;
-  /** Close (1001) after this many ms without a data message. 0 turns it off. */
-  readonly idleTimeout: number;
-  /** `send()` returns false once this many bytes wait to be written. */
-  readonly sendHighWaterMark: number;
-  /** Reading pauses while this many async `onMessage` calls are pending. */
-  readonly maxPendingMessages: number;
-  /** Reading pauses while this many bytes of messages wait for a consumer. */
-  readonly inboxHighWaterMark: number;
-  /** Incoming bytes a connection may hold at most (1009 beyond). */
-  readonly maxBufferedBytes: number;
-}
-
-/** What `accept()` hands the connection. Internal. */
-export interface ConnectionInit<TData> {
-  readonly socket: Duplex;
-  readonly data: TData;
-  readonly protocol: string | undefined;
-  readonly extensions: string | undefined;
-  readonly handlers: ErasedProtocol<TData>;
-  readonly options: ConnectionOptions;
-  /** The connection's permessage-deflate state, when negotiated. */
-  readonly deflate?: PerMessageDeflate | undefined;
-  readonly onClosed?: ((connection: Connection<TData, never, unknown>) => void) | undefined;
-}
-
-// Set in Connection's static block, before any connection exists.
-let internals: ConnectionInternals;
 
 // Reasons reading is paused, as bits: reading resumes when none is left.
 const PAUSE_OPENING = 1;
@@ -78,6 +41,8 @@ const PAUSE_INBOX = 4;
 const PAUSE_PARSER = 8;
 
 const EMPTY = Buffer.alloc(0);
+
+export { type ConnectionInit, type ConnectionOptions, ConnectionState };
 
 /**
  * A WebSocket connection, server side.
@@ -105,19 +70,16 @@ export class Connection<TData = unknown, TOut = RawOutgoing, TIn = RawMessage> {
   #pendingHandlers = 0;
   #inbox: Inbox<TIn> | undefined;
   #isIterating = false;
-  #isAlive = true;
   #hasFailed = false;
   #needsDrain = false;
   #isDrainProbeArmed = false;
   #drainWaiters: Array<() => void> | undefined;
   #settle: readonly [() => void, (error: unknown) => void] | undefined;
-  #lastMessageAt = 0;
   #receivedCode: number | undefined;
   #receivedReason = '';
   #sentCode: number | undefined;
   #closeTimer: NodeJS.Timeout | undefined;
-  #heartbeatTimer: NodeJS.Timeout | undefined;
-  #idleTimer: NodeJS.Timeout | undefined;
+  #keepAlive: KeepAlive | undefined;
 
   /**
    * Made by `accept()`; not constructed directly.
@@ -282,13 +244,11 @@ export class Connection<TData = unknown, TOut = RawOutgoing, TIn = RawMessage> {
     const socket = this.#socket;
     // Listeners are shared by every connection and find theirs on the socket: no closures
     // per connection (memory per idle connection, measured by `pnpm bench`).
-    (socket as TaggedSocket)[kConnection] = this as unknown as AnyConnection;
-    socket.on('data', onSocketData);
-    socket.on('end', onSocketEnd);
-    socket.on('close', onSocketClose);
-    socket.on('drain', onSocketDrain);
-    socket.on('error', onSocketError);
-    this.#startTimers();
+    listenToSocket(socket, this as unknown as AnyConnection);
+    const { heartbeatInterval, idleTimeout } = this.#options;
+    if (heartbeatInterval > 0 || idleTimeout > 0) {
+      this.#keepAlive = new KeepAlive(this.#keepAliveTarget(), heartbeatInterval, idleTimeout);
+    }
     const onOpen = this.#handlers.handler.onOpen;
     if (onOpen) {
       const result = this.#call(() => onOpen.call(this.#handlers.handler, this.#erased));
@@ -305,7 +265,7 @@ export class Connection<TData = unknown, TOut = RawOutgoing, TIn = RawMessage> {
   }
 
   #onSocketData(chunk: Buffer): void {
-    this.#isAlive = true;
+    this.#keepAlive?.markAlive();
     // After a failure what still arrives is only read to see the peer's FIN.
     if (this.#hasFailed) return;
     const held = this.#parser.bufferedBytes + (this.#inbox?.bytes ?? 0) + chunk.length;
@@ -346,8 +306,7 @@ export class Connection<TData = unknown, TOut = RawOutgoing, TIn = RawMessage> {
     this.#state = ConnectionState.Closed;
     this.#sender.close();
     clearTimeout(this.#closeTimer);
-    clearInterval(this.#heartbeatTimer);
-    clearTimeout(this.#idleTimer);
+    this.#keepAlive?.stop();
     this.#releaseDrainWaiters();
     this.#inbox?.end();
     this.#onClosed?.(this as unknown as Connection<TData, never, unknown>);
@@ -403,7 +362,7 @@ export class Connection<TData = unknown, TOut = RawOutgoing, TIn = RawMessage> {
 
   #onMessage(data: Buffer, isBinary: boolean): void {
     if (this.#state !== ConnectionState.Open) return;
-    this.#lastMessageAt = this.#options.idleTimeout > 0 ? Date.now() : 0;
+    this.#keepAlive?.markMessage();
     const raw: RawMessage = isBinary ? data : data.toString();
     let message: unknown = raw;
     const { decode, validate } = this.#handlers;
@@ -559,46 +518,25 @@ export class Connection<TData = unknown, TOut = RawOutgoing, TIn = RawMessage> {
     this.#closeTimer.unref();
   }
 
-  #startTimers(): void {
-    const { heartbeatInterval, idleTimeout } = this.#options;
-    if (heartbeatInterval > 0) {
-      this.#heartbeatTimer = setInterval(() => this.#onHeartbeat(), heartbeatInterval);
-      this.#heartbeatTimer.unref();
-    }
-    if (idleTimeout > 0) {
-      this.#lastMessageAt = Date.now();
-      this.#idleTimer = setTimeout(() => this.#onIdleCheck(), idleTimeout);
-      this.#idleTimer.unref();
-    }
-  }
-
-  #onHeartbeat(): void {
-    if (this.#state === ConnectionState.Closed) return;
-    // While we hold reading back, the peer's pongs wait unread in the socket: not its fault.
-    if (!this.#isAlive && this.#pauseReasons === 0) {
-      this.#reportError(
-        new WebSocketError(1006, ProtocolErrorCode.HeartbeatTimeout, 'no pong within the interval'),
-      );
-      this.#socket.destroy();
-      return;
-    }
-    this.#isAlive = false;
-    if (this.#state === ConnectionState.Open) this.#writer.writeMessage(Opcode.Ping, EMPTY);
-  }
-
-  #onIdleCheck(): void {
-    if (this.#state !== ConnectionState.Open) return;
-    const idleFor = Date.now() - this.#lastMessageAt;
-    const timeout = this.#options.idleTimeout;
-    if (idleFor < timeout) {
-      this.#idleTimer = setTimeout(() => this.#onIdleCheck(), timeout - idleFor);
-      this.#idleTimer.unref();
-      return;
-    }
-    this.#reportError(
-      new WebSocketError(1001, ProtocolErrorCode.IdleTimeout, `no message for ${timeout} ms`),
-    );
-    this.#startClosing(1001, 'idle timeout');
+  #keepAliveTarget(): KeepAliveTarget {
+    return {
+      isReading: () => this.#pauseReasons === 0,
+      ping: () => {
+        if (this.#state === ConnectionState.Open) this.#writer.writeMessage(Opcode.Ping, EMPTY);
+      },
+      onDead: () => {
+        if (this.#state === ConnectionState.Closed) return;
+        const message = 'no pong within the interval';
+        this.#reportError(new WebSocketError(1006, ProtocolErrorCode.HeartbeatTimeout, message));
+        this.#socket.destroy();
+      },
+      onIdle: (timeout) => {
+        if (this.#state !== ConnectionState.Open) return;
+        const message = `no message for ${timeout} ms`;
+        this.#reportError(new WebSocketError(1001, ProtocolErrorCode.IdleTimeout, message));
+        this.#startClosing(1001, 'idle timeout');
+      },
+    };
   }
 
   #checkBackpressure(): boolean {
@@ -645,7 +583,7 @@ export class Connection<TData = unknown, TOut = RawOutgoing, TIn = RawMessage> {
 
   static {
     // Module-level listeners and the parser sink reach private state through these.
-    internals = {
+    setConnectionInternals({
       socketData: (c, chunk) => c.#onSocketData(chunk),
       socketEnd: (c) => c.#onSocketEnd(),
       socketDrain: (c) => c.#onSocketDrain(),
@@ -659,7 +597,7 @@ export class Connection<TData = unknown, TOut = RawOutgoing, TIn = RawMessage> {
         if (paused) c.#pauseReading(PAUSE_PARSER);
         else c.#resumeReading(PAUSE_PARSER);
       },
-    };
+    });
   }
 
   #onPing(payload: Buffer): void {
@@ -675,72 +613,5 @@ export class Connection<TData = unknown, TOut = RawOutgoing, TIn = RawMessage> {
     if (onPong) {
       this.#callDetached(() => onPong.call(this.#handlers.handler, this.#erased, payload));
     }
-  }
-}
-
-/** A connection whatever its type parameters, as the shared listeners see it. */
-type AnyConnection = Connection<unknown, never, unknown>;
-
-/** Entry points into a connection's private state, set by its static block. */
-interface ConnectionInternals {
-  socketData(connection: AnyConnection, chunk: Buffer): void;
-  socketEnd(connection: AnyConnection): void;
-  socketDrain(connection: AnyConnection): void;
-  socketClose(connection: AnyConnection): void;
-  message(connection: AnyConnection, data: Buffer, isBinary: boolean): void;
-  ping(connection: AnyConnection, payload: Buffer): void;
-  pong(connection: AnyConnection, payload: Buffer): void;
-  closeFrame(connection: AnyConnection, code: number | undefined, reason: string): void;
-  fail(
-    connection: AnyConnection,
-    closeCode: number,
-    errorCode: ProtocolErrorCode,
-    message: string,
-  ): void;
-  pausedChange(connection: AnyConnection, paused: boolean): void;
-}
-
-const kConnection: unique symbol = Symbol('wsroute.connection');
-type TaggedSocket = Duplex & { [kConnection]: AnyConnection };
-
-function onSocketData(this: TaggedSocket, chunk: Buffer): void {
-  internals.socketData(this[kConnection], chunk);
-}
-function onSocketEnd(this: TaggedSocket): void {
-  internals.socketEnd(this[kConnection]);
-}
-function onSocketDrain(this: TaggedSocket): void {
-  internals.socketDrain(this[kConnection]);
-}
-function onSocketClose(this: TaggedSocket): void {
-  internals.socketClose(this[kConnection]);
-}
-function onSocketError(): void {
-  // A reset or broken pipe: 'close' follows and reports 1006; nothing else to do here.
-}
-
-/** The frame parser's sink: one small object per connection, methods on the prototype. */
-class ConnectionSink implements FrameParserSink {
-  readonly #connection: AnyConnection;
-  constructor(connection: AnyConnection) {
-    this.#connection = connection;
-  }
-  onMessage(data: Buffer, isBinary: boolean): void {
-    internals.message(this.#connection, data, isBinary);
-  }
-  onPing(payload: Buffer): void {
-    internals.ping(this.#connection, payload);
-  }
-  onPong(payload: Buffer): void {
-    internals.pong(this.#connection, payload);
-  }
-  onClose(code: number | undefined, reason: string): void {
-    internals.closeFrame(this.#connection, code, reason);
-  }
-  onFail(closeCode: number, errorCode: ProtocolErrorCode, message: string): void {
-    internals.fail(this.#connection, closeCode, errorCode, message);
-  }
-  onPausedChange(paused: boolean): void {
-    internals.pausedChange(this.#connection, paused);
   }
 }

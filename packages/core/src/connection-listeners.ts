@@ -1,0 +1,101 @@
+/**
+ * Socket listeners and the frame parser's sink, shared by every connection: each finds its
+ * connection on the socket (or holds one reference), so a connection costs no closures.
+ * @module
+ */
+import type { Duplex } from 'node:stream';
+import type { Connection } from './connection.js';
+import type { ProtocolErrorCode } from './errors.js';
+import type { FrameParserSink } from './frame-parser.js';
+
+/** A connection whatever its type parameters, as the shared listeners see it. */
+export type AnyConnection = Connection<unknown, never, unknown>;
+
+/** Entry points into a connection's private state, set by its static block. */
+export interface ConnectionInternals {
+  socketData(connection: AnyConnection, chunk: Buffer): void;
+  socketEnd(connection: AnyConnection): void;
+  socketDrain(connection: AnyConnection): void;
+  socketClose(connection: AnyConnection): void;
+  message(connection: AnyConnection, data: Buffer, isBinary: boolean): void;
+  ping(connection: AnyConnection, payload: Buffer): void;
+  pong(connection: AnyConnection, payload: Buffer): void;
+  closeFrame(connection: AnyConnection, code: number | undefined, reason: string): void;
+  fail(
+    connection: AnyConnection,
+    closeCode: number,
+    errorCode: ProtocolErrorCode,
+    message: string,
+  ): void;
+  pausedChange(connection: AnyConnection, paused: boolean): void;
+}
+
+// Set by Connection's static block, before any connection exists.
+let internals: ConnectionInternals;
+
+/**
+ * Called once, by Connection's static block.
+ * @param entryPoints - functions reaching a connection's private state
+ */
+export function setConnectionInternals(entryPoints: ConnectionInternals): void {
+  internals = entryPoints;
+}
+
+const kConnection: unique symbol = Symbol('wsroute.connection');
+type TaggedSocket = Duplex & { [kConnection]: AnyConnection };
+
+function onSocketData(this: TaggedSocket, chunk: Buffer): void {
+  internals.socketData(this[kConnection], chunk);
+}
+function onSocketEnd(this: TaggedSocket): void {
+  internals.socketEnd(this[kConnection]);
+}
+function onSocketDrain(this: TaggedSocket): void {
+  internals.socketDrain(this[kConnection]);
+}
+function onSocketClose(this: TaggedSocket): void {
+  internals.socketClose(this[kConnection]);
+}
+function onSocketError(): void {
+  // A reset or broken pipe: 'close' follows and reports 1006; nothing else to do here.
+}
+
+/** The frame parser's sink: one small object per connection, methods on the prototype. */
+export class ConnectionSink implements FrameParserSink {
+  readonly #connection: AnyConnection;
+  constructor(connection: AnyConnection) {
+    this.#connection = connection;
+  }
+  onMessage(data: Buffer, isBinary: boolean): void {
+    internals.message(this.#connection, data, isBinary);
+  }
+  onPing(payload: Buffer): void {
+    internals.ping(this.#connection, payload);
+  }
+  onPong(payload: Buffer): void {
+    internals.pong(this.#connection, payload);
+  }
+  onClose(code: number | undefined, reason: string): void {
+    internals.closeFrame(this.#connection, code, reason);
+  }
+  onFail(closeCode: number, errorCode: ProtocolErrorCode, message: string): void {
+    internals.fail(this.#connection, closeCode, errorCode, message);
+  }
+  onPausedChange(paused: boolean): void {
+    internals.pausedChange(this.#connection, paused);
+  }
+}
+
+/**
+ * Tags the socket with its connection and adds the shared listeners.
+ * @param socket - the upgraded socket
+ * @param connection - its connection
+ */
+export function listenToSocket(socket: Duplex, connection: AnyConnection): void {
+  (socket as TaggedSocket)[kConnection] = connection;
+  socket.on('data', onSocketData);
+  socket.on('end', onSocketEnd);
+  socket.on('close', onSocketClose);
+  socket.on('drain', onSocketDrain);
+  socket.on('error', onSocketError);
+}

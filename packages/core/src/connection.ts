@@ -542,7 +542,9 @@ export class Connection<TData = unknown, TOut = RawOutgoing, TIn = RawMessage> {
   #checkBackpressure(): boolean {
     if (this.bufferedAmount < this.#options.sendHighWaterMark) return true;
     this.#needsDrain = true;
-    this.#armDrainProbe();
+    // The probe (a flush and an empty write) is only worth it when someone listens: drained()
+    // arms it itself. Arming it on every send would break up the batch of one chunk's replies.
+    if (this.#handlers.handler.onDrain) this.#armDrainProbe();
     return false;
   }
 

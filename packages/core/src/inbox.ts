@@ -19,16 +19,6 @@ export class Inbox<T> {
     return this.#bytes;
   }
 
-  /** Number of messages held. */
-  get length(): number {
-    return this.#items.length - this.#head;
-  }
-
-  /** Whether a reader is waiting for the next message. */
-  get hasWaiter(): boolean {
-    return this.#waiters.length > 0;
-  }
-
   /**
    * Adds a message, or hands it straight to a waiting reader.
    * @param item - the message

@@ -291,7 +291,8 @@ export async function negotiate<TData>(
   if (!route.deflate || upgrade.extensions.length === 0) {
     return { ...accepted, extensions: undefined };
   }
-  // RFC 6455 §9.1: a malformed header is refused even when no offer would be taken.
+  // RFC 6455 §9.1: on a route with compression, a malformed header is refused even when no
+  // offer would be taken. Routes without it ignore the header, as ws does.
   const offers = parseExtensionHeader(upgrade.extensions);
   if ('isBoom' in offers) return offers;
   const negotiated = negotiatePerMessageDeflate(offers, route.deflate);

@@ -1,3 +1,4 @@
+export type { Backplane, BackplaneSink, RelayResult } from './backplane.js';
 export { CloseCode, isValidCloseCode } from './close-codes.js';
 export { Connection, type ConnectionOptions, ConnectionState } from './connection.js';
 export { DEFAULT_LIMITS, MAX_CLOSE_REASON_BYTES, Opcode, WEBSOCKET_GUID } from './constants.js';

@@ -20,16 +20,18 @@ const MAX_TEXT = 2000;
 const MAX_NAME = 32;
 
 /**
- * @param {ChatIn} message
- * @returns {boolean}
+ * Decoded JSON is whatever the peer sent: check it before trusting it.
+ * @param {unknown} message
+ * @returns {message is ChatIn}
  */
 function isChatIn(message) {
+  const candidate = /** @type {Partial<ChatIn> | null} */ (message);
   return (
-    typeof message === 'object' &&
-    message !== null &&
-    message.type === 'message' &&
-    typeof message.text === 'string' &&
-    message.text.length <= MAX_TEXT
+    typeof candidate === 'object' &&
+    candidate !== null &&
+    candidate.type === 'message' &&
+    typeof candidate.text === 'string' &&
+    candidate.text.length <= MAX_TEXT
   );
 }
 

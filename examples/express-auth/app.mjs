@@ -26,7 +26,7 @@ import express from 'express';
  *   | { readonly type: 'joined' | 'left', readonly user: string }} ChatOut
  */
 
-/** @typedef {import('@wsroute/core').Connection<ChatData, ChatOut, ChatIn>} ChatConnection */
+/** @typedef {import('@wsroute/core').Connection<ChatData, ChatIn, ChatOut>} ChatConnection */
 
 /** Demo credentials: token → user name. Pass your own `tokens` to createChatServer. */
 export const DEMO_TOKENS = { 'token-alice': 'alice', 'token-bob': 'bob' };

@@ -16,7 +16,7 @@ import Koa from 'koa';
  * @typedef {{ readonly type: 'welcome', readonly room: string, readonly user: User }
  *   | { readonly type: 'message', readonly room: string, readonly from: string, readonly text: string }} ServerMessage
  */
-/** @typedef {import('@wsroute/core').Connection<ChatData, ServerMessage, ClientMessage>} ChatConnection */
+/** @typedef {import('@wsroute/core').Connection<ChatData, ClientMessage, ServerMessage>} ChatConnection */
 
 /** Demo tokens; a real app would verify a signed token or look up a session. */
 export const TOKENS = new Map([
@@ -28,18 +28,14 @@ export const TOKENS = new Map([
 const MAX_TEXT = 1000;
 
 /**
- * @param {ClientMessage} message
- * @returns {boolean}
+ * Decoded JSON is whatever the peer sent (`null` included): check it before trusting it.
+ * @param {unknown} message
+ * @returns {message is ClientMessage}
  */
 function isClientMessage(message) {
-  return (
-    typeof message === 'object' &&
-    message !== null &&
-    message.type === 'say' &&
-    typeof message.text === 'string' &&
-    message.text.length > 0 &&
-    message.text.length <= MAX_TEXT
-  );
+  if (typeof message !== 'object' || message === null) return false;
+  const { type, text } = /** @type {{ type?: unknown, text?: unknown }} */ (message);
+  return type === 'say' && typeof text === 'string' && text.length > 0 && text.length <= MAX_TEXT;
 }
 
 /**

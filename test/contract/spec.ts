@@ -24,8 +24,8 @@ export interface ChatOut {
   readonly protocol: 'chat.v2';
 }
 
-function isChatIn(message: ChatIn): boolean {
-  return typeof message === 'object' && message !== null && typeof message.text === 'string';
+function isChatIn(message: unknown): message is ChatIn {
+  return typeof (message as Partial<ChatIn> | null)?.text === 'string';
 }
 
 const rawEcho = {

@@ -4,37 +4,33 @@
  * @module
  */
 import type { Duplex } from 'node:stream';
-import type { Connection } from './connection.js';
+import type { WebSocketConnection } from './connection.js';
 import type { ProtocolErrorCode } from './errors.js';
 import type { FrameParserSink } from './frame-parser.js';
 
-/** A connection whatever its type parameters, as the shared listeners see it. */
-export type AnyConnection = Connection<unknown, never, unknown>;
+/** A connection whatever its data type, as the shared listeners see it. */
+type Target = WebSocketConnection<unknown>;
 
 /** Entry points into a connection's private state, set by its static block. */
 export interface ConnectionInternals {
-  socketData(connection: AnyConnection, chunk: Buffer): void;
-  socketEnd(connection: AnyConnection): void;
-  socketDrain(connection: AnyConnection): void;
-  socketClose(connection: AnyConnection): void;
-  message(connection: AnyConnection, data: Buffer, isBinary: boolean): void;
-  ping(connection: AnyConnection, payload: Buffer): void;
-  pong(connection: AnyConnection, payload: Buffer): void;
-  closeFrame(connection: AnyConnection, code: number | undefined, reason: string): void;
-  fail(
-    connection: AnyConnection,
-    closeCode: number,
-    errorCode: ProtocolErrorCode,
-    message: string,
-  ): void;
-  pausedChange(connection: AnyConnection, paused: boolean): void;
+  socketData(connection: Target, chunk: Buffer): void;
+  socketEnd(connection: Target): void;
+  socketError(connection: Target, error: Error): void;
+  socketDrain(connection: Target): void;
+  socketClose(connection: Target): void;
+  message(connection: Target, data: Buffer, isBinary: boolean): void;
+  ping(connection: Target, payload: Buffer): void;
+  pong(connection: Target, payload: Buffer): void;
+  closeFrame(connection: Target, code: number | undefined, reason: string): void;
+  fail(connection: Target, closeCode: number, errorCode: ProtocolErrorCode, message: string): void;
+  pausedChange(connection: Target, paused: boolean): void;
 }
 
-// Set by Connection's static block, before any connection exists.
+// Set by the connection's static block, before any connection exists.
 let internals: ConnectionInternals;
 
 /**
- * Called once, by Connection's static block.
+ * Called once, by the connection's static block.
  * @param entryPoints - functions reaching a connection's private state
  */
 export function setConnectionInternals(entryPoints: ConnectionInternals): void {
@@ -42,7 +38,7 @@ export function setConnectionInternals(entryPoints: ConnectionInternals): void {
 }
 
 const kConnection: unique symbol = Symbol('wsroute.connection');
-type TaggedSocket = Duplex & { [kConnection]: AnyConnection };
+type TaggedSocket = Duplex & { [kConnection]: Target };
 
 function onSocketData(this: TaggedSocket, chunk: Buffer): void {
   internals.socketData(this[kConnection], chunk);
@@ -56,14 +52,15 @@ function onSocketDrain(this: TaggedSocket): void {
 function onSocketClose(this: TaggedSocket): void {
   internals.socketClose(this[kConnection]);
 }
-function onSocketError(): void {
-  // A reset or broken pipe: 'close' follows and reports 1006; nothing else to do here.
+function onSocketError(this: TaggedSocket, error: Error): void {
+  internals.socketError(this[kConnection], error);
 }
 
 /** The frame parser's sink: one small object per connection, methods on the prototype. */
 export class ConnectionSink implements FrameParserSink {
-  readonly #connection: AnyConnection;
-  constructor(connection: AnyConnection) {
+  readonly #connection: Target;
+  /** @param connection - the connection the parser reports to */
+  constructor(connection: Target) {
     this.#connection = connection;
   }
   onMessage(data: Buffer, isBinary: boolean): void {
@@ -91,7 +88,7 @@ export class ConnectionSink implements FrameParserSink {
  * @param socket - the upgraded socket
  * @param connection - its connection
  */
-export function listenToSocket(socket: Duplex, connection: AnyConnection): void {
+export function listenToSocket(socket: Duplex, connection: Target): void {
   (socket as TaggedSocket)[kConnection] = connection;
   socket.on('data', onSocketData);
   socket.on('end', onSocketEnd);

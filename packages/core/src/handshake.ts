@@ -103,6 +103,18 @@ function hasListToken(lines: readonly string[], token: string): boolean {
 }
 
 /**
+ * Whether Node would treat a request as a websocket upgrade (emit `'upgrade'` for it when
+ * listened to): `Connection` lists `upgrade` and `Upgrade` lists `websocket`.
+ * @param req - the request; a Node `IncomingMessage` fits
+ * @returns true for both tokens
+ */
+export function isUpgradeRequest(
+  req: Pick<UpgradeRequestInfo, 'headers' | 'headersDistinct'>,
+): boolean {
+  return hasListToken(headerLines(req, 'connection'), 'upgrade') && isWebSocketUpgrade(req);
+}
+
+/**
  * Whether a request asks for the websocket protocol: its `Upgrade` header lists the token
  * `websocket` (RFC 9110 §7.8; RFC 6455 §4.2.1 item 3), in a comma-separated list over any number
  * of header lines, compared ASCII case-insensitively, linear in the header's length. Adapters use

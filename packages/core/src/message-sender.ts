@@ -47,6 +47,11 @@ export class MessageSender {
     this.#events = events;
   }
 
+  /** Whether nothing waits: every message handed over so far reached the frame writer. */
+  get isIdle(): boolean {
+    return this.#queue.length === 0;
+  }
+
   /** Bytes of messages waiting for compression or for an earlier message's compression. */
   get queuedBytes(): number {
     return this.#queuedBytes;

@@ -2,17 +2,15 @@
  * Typed handlers: a subprotocol's codec, validator and event handlers, bound together.
  * @module
  */
-import type { Connection } from './connection.js';
+import type { Connection, RawMessage, RawOutgoing } from './connection-types.js';
 
-/** A received message before decoding: text frames give a string, binary frames a Buffer. */
-export type RawMessage = string | Buffer;
-
-/** What `send()` takes without a codec: a string is sent as text, bytes as binary. */
-export type RawOutgoing = string | Uint8Array;
+export type { RawMessage, RawOutgoing };
 
 /**
  * Turns raw messages into a protocol's incoming type and its outgoing type into frames.
  * `decode` may throw: the connection then closes with 1007 (`WS_DECODE_FAILED`).
+ * @typeParam TIn - what `decode` produces
+ * @typeParam TOut - what `encode` accepts
  */
 export interface Codec<TIn, TOut> {
   /**
@@ -30,44 +28,67 @@ export interface Codec<TIn, TOut> {
 }
 
 /**
- * Event handlers of one subprotocol. Every handler may be async; a throw or a rejection reaches
- * `onError` and closes the connection with 1011.
+ * Event handlers of one subprotocol. Every handler may be async and may return anything; a
+ * throw or a rejection reaches `onError` (or, without one, the entry point's error log) and
+ * closes the connection with 1011.
  * @typeParam TData - per-connection data attached at upgrade time (e.g. the authenticated user)
  * @typeParam TIn - decoded incoming messages
  * @typeParam TOut - what `send()` accepts
  */
-export interface WebSocketHandler<TData, TIn = RawMessage, TOut = RawOutgoing> {
+export interface WebSocketHandler<TData = unknown, TIn = RawMessage, TOut = RawOutgoing> {
   /** The connection is open; messages are held back until a returned promise settles. */
-  onOpen?(connection: Connection<TData, TOut, TIn>): void | Promise<void>;
+  onOpen?(connection: Connection<TData, TIn, TOut>): unknown;
   /** A message arrived. While returned promises are pending beyond a limit, reading pauses. */
-  onMessage?(connection: Connection<TData, TOut, TIn>, message: TIn): void | Promise<void>;
+  onMessage?(connection: Connection<TData, TIn, TOut>, message: TIn): unknown;
   /** The send buffer fell below the high-water mark after `send()` returned false. */
-  onDrain?(connection: Connection<TData, TOut, TIn>): void;
+  onDrain?(connection: Connection<TData, TIn, TOut>): unknown;
   /** A ping arrived (the pong is sent automatically). */
-  onPing?(connection: Connection<TData, TOut, TIn>, payload: Buffer): void;
+  onPing?(connection: Connection<TData, TIn, TOut>, payload: Buffer): unknown;
   /** A pong arrived. */
-  onPong?(connection: Connection<TData, TOut, TIn>, payload: Buffer): void;
+  onPong?(connection: Connection<TData, TIn, TOut>, payload: Buffer): unknown;
   /**
    * The connection failed: a protocol violation by the peer, a handler error, a timeout.
    * `error` is a `WebSocketError` when the library raised it, or what a handler threw.
    */
-  onError?(connection: Connection<TData, TOut, TIn>, error: unknown): void;
+  onError?(connection: Connection<TData, TIn, TOut>, error: unknown): unknown;
   /**
    * The connection is closed (TCP ended). `code` is the peer's close code, 1005 when its close
    * frame had none, the code we sent when we failed the connection, or 1006 when it ended
    * without a close frame.
    */
-  onClose?(connection: Connection<TData, TOut, TIn>, code: number, reason: string): void;
+  onClose?(connection: Connection<TData, TIn, TOut>, code: number, reason: string): unknown;
 }
 
-/** A subprotocol declaration: optional codec and validator plus the handlers. */
-export interface ProtocolDefinition<TData, TIn, TOut> {
+/**
+ * A validator that is a type guard: it receives what the codec produced, `unknown` until
+ * checked, and narrows it to the protocol's incoming type.
+ */
+export type MessageGuard<TIn> = (message: unknown) => message is TIn;
+
+/**
+ * The incoming type of a protocol: the validator's guarded type when it is a type guard, else
+ * what the codec decodes to (raw messages without a codec).
+ */
+export type IncomingOf<TIn, TGuard> = [TGuard] extends [never] ? TIn : TGuard;
+
+/**
+ * A subprotocol declaration: optional codec and validator plus the handlers.
+ * @typeParam TData - per-connection data
+ * @typeParam TIn - what the codec decodes to
+ * @typeParam TOut - what `send()` accepts
+ * @typeParam TGuard - the type a type-guard validator narrows to (inferred)
+ */
+export interface ProtocolDefinition<TData, TIn, TOut, TGuard = never> {
   /** Decodes incoming and encodes outgoing messages. Without it messages are raw. */
   readonly codec?: Codec<TIn, TOut>;
-  /** Checks each decoded message; `false` closes with 1008 (`WS_VALIDATION_FAILED`). */
-  readonly validate?: (message: TIn) => boolean;
+  /**
+   * Checks each decoded message, which it receives as `unknown`; `false` closes with 1008
+   * (`WS_VALIDATION_FAILED`). A type guard (`(m: unknown) => m is ChatIn`) also types the
+   * messages the handlers receive.
+   */
+  readonly validate?: MessageGuard<TGuard> | ((message: unknown) => boolean);
   /** The handlers. */
-  readonly handler: WebSocketHandler<TData, TIn, TOut>;
+  readonly handler: WebSocketHandler<TData, IncomingOf<TIn, TGuard>, TOut>;
 }
 
 const kProtocol: unique symbol = Symbol('wsroute.protocol');
@@ -97,27 +118,37 @@ export interface BoundProtocol<TData> {
 }
 
 /**
- * Binds a codec, a validator and handlers into one protocol for a route.
+ * Binds a codec, a validator and handlers into one protocol for a route. With a type-guard
+ * validator the incoming type is the guard's; otherwise it is the codec's claim.
  * @example
  * ```ts
  * const chat = defineProtocol({
- *   codec: jsonCodec<ChatIn, ChatOut>(),
- *   validate: isChatIn,
+ *   codec: jsonCodec<unknown, ChatOut>(),
+ *   validate: isChatIn, // (message: unknown) => message is ChatIn
  *   handler: { onMessage(conn, msg) { conn.send({ type: 'echo', text: msg.text }) } },
  * });
  * ```
  * @param definition - codec, validator and handlers
  * @returns an opaque protocol to place in a route's `protocols` or `defaultProtocol`
  */
-export function defineProtocol<TData = unknown, TIn = RawMessage, TOut = RawOutgoing>(
-  definition: ProtocolDefinition<TData, TIn, TOut>,
-): BoundProtocol<TData> {
+export function defineProtocol<
+  TData = unknown,
+  TIn = RawMessage,
+  TOut = RawOutgoing,
+  TGuard = never,
+>(definition: ProtocolDefinition<TData, TIn, TOut, TGuard>): BoundProtocol<TData> {
   const { codec, validate, handler } = definition;
+  if (typeof handler !== 'object' || handler === null) {
+    throw new TypeError('defineProtocol needs a `handler` object');
+  }
+  if (validate !== undefined && typeof validate !== 'function') {
+    throw new TypeError('validate must be a function');
+  }
   const erased: ErasedProtocol<TData> = {
     decode: codec ? (data, isBinary) => codec.decode(data, isBinary) : undefined,
-    // The connection only hands these functions what the codec produced, so the casts hold.
-    validate: validate ? (message) => validate(message as TIn) : undefined,
-    encode: codec ? (message) => codec.encode(message as TOut) : undefined,
+    validate,
+    // The connection hands encode only what `send()` accepted, typed TOut by its caller.
+    encode: codec ? (message) => (codec as Codec<unknown, unknown>).encode(message) : undefined,
     handler: handler as WebSocketHandler<TData, unknown, unknown>,
   };
   return { [kProtocol]: erased };
@@ -133,18 +164,24 @@ export type ProtocolLike<TData> = BoundProtocol<TData> | WebSocketHandler<TData>
  * Unwraps a protocol or a bare handler. Internal.
  * @param protocol - what the route declared
  * @returns the erased protocol
+ * @throws TypeError when `protocol` is neither
  */
 export function eraseProtocol<TData>(protocol: ProtocolLike<TData>): ErasedProtocol<TData> {
+  if (typeof protocol !== 'object' || protocol === null) {
+    throw new TypeError('a protocol is made by defineProtocol() or is a handler object');
+  }
   if (kProtocol in protocol) return protocol[kProtocol];
   return defineProtocol<TData>({ handler: protocol })[kProtocol];
 }
 
 /**
  * A JSON codec over text messages. Binary messages and invalid JSON fail decoding (1007).
- * The types are the caller's claim: pair it with `validate` to check incoming messages.
+ * Pair it with a type-guard `validate`: decoded JSON is whatever the peer sent.
+ * @typeParam TIn - what decoding claims to produce (leave `unknown` when `validate` narrows)
+ * @typeParam TOut - what `send()` accepts
  * @returns a codec
  */
-export function jsonCodec<TIn, TOut>(): Codec<TIn, TOut> {
+export function jsonCodec<TIn = unknown, TOut = unknown>(): Codec<TIn, TOut> {
   return {
     decode(data, isBinary) {
       if (isBinary) throw new TypeError('expected a text message');

@@ -3,18 +3,18 @@
  * with 1001 and terminated if it has not finished within a deadline.
  * @module
  */
-import type { Connection } from './connection.js';
+import type { AnyConnection } from './connection-types.js';
 
-/** Any connection, whatever its data and message types. */
-export type AnyConnection = Connection<unknown, never, unknown>;
-
-/** Options of {@link ConnectionRegistry.shutdown}. */
+/** Options of a shutdown (`close()` on every entry point). */
 export interface ShutdownOptions {
   /** Close code sent to every connection. @default 1001 */
   readonly code?: number;
   /** Close reason. @default 'server shutting down' */
   readonly reason?: string;
-  /** Time for the closing handshakes, in ms, after which remaining sockets are destroyed. @default 5000 */
+  /**
+   * Time for the closing handshakes, in ms, after which remaining sockets are destroyed.
+   * @default the entry point's `shutdownTimeout` (5000)
+   */
   readonly timeout?: number;
 }
 

@@ -4,7 +4,7 @@
  * accepted handshake or a Boom without any I/O.
  * @module
  */
-import type { ConnectionOptions } from './connection.js';
+import type { ConnectionOptions } from './connection-types.js';
 import { DEFAULT_LIMITS } from './constants.js';
 import {
   type PerMessageDeflateOptions,
@@ -17,6 +17,7 @@ import {
   computeAcceptKey,
   type OriginPolicy,
   type UpgradeRequestInfo,
+  type ValidatedUpgrade,
   validateUpgradeRequest,
 } from './handshake.js';
 import { type NegotiatedDeflateParams, negotiatePerMessageDeflate } from './permessage-deflate.js';
@@ -205,98 +206,124 @@ export function createRoute<TData>(options: RouteOptions<TData>): WebSocketRoute
   };
 }
 
-async function choose<TData>(
+/** The subprotocol chosen for an offer, or a refusal; a Promise only for an async selector. */
+type Choice = string | undefined | HandshakeError;
+
+function selectionFailed(message: string): HandshakeError {
+  return handshakeError(500, HandshakeErrorCode.ProtocolSelection, message);
+}
+
+/** Checks a custom selector's answer: never echo what the client did not offer (RFC 6455 §4.1). */
+function checkChoice<TData>(
   route: WebSocketRoute<TData>,
   offered: readonly string[],
-  request: UpgradeRequestInfo,
-): Promise<string | undefined | HandshakeError> {
-  const select = route.options.selectProtocol;
-  if (!select) return selectProtocol(offered, route.supported);
-  let chosen: unknown;
-  try {
-    chosen = await select(offered, route.supported, request);
-  } catch {
-    return handshakeError(
-      500,
-      HandshakeErrorCode.ProtocolSelection,
-      'Subprotocol selection failed',
-    );
-  }
+  chosen: unknown,
+): Choice {
   if (chosen === undefined) return undefined;
   if (typeof chosen !== 'string' || !offered.includes(chosen) || !route.protocols.has(chosen)) {
-    // Never echo what the client did not offer: browsers fail such a connection (RFC 6455 §4.1).
-    return handshakeError(
-      500,
-      HandshakeErrorCode.ProtocolSelection,
+    return selectionFailed(
       'Subprotocol selection returned a protocol that was not offered or is not supported',
     );
   }
   return chosen;
 }
 
+function choose<TData>(
+  route: WebSocketRoute<TData>,
+  offered: readonly string[],
+  request: UpgradeRequestInfo,
+): Choice | Promise<Choice> {
+  const select = route.options.selectProtocol;
+  if (!select) return selectProtocol(offered, route.supported);
+  let chosen: unknown;
+  try {
+    chosen = select(offered, route.supported, request);
+  } catch {
+    return selectionFailed('Subprotocol selection failed');
+  }
+  if (!(chosen instanceof Promise)) return checkChoice(route, offered, chosen);
+  return chosen.then(
+    (value: unknown) => checkChoice(route, offered, value),
+    () => selectionFailed('Subprotocol selection failed'),
+  );
+}
+
+/** The result of {@link negotiate}: synchronous unless the route's selector is async. */
+export type Negotiation<TData> = AcceptedHandshake<TData> | HandshakeError;
+
 /**
  * Validates an upgrade request against a route and negotiates its subprotocol. No I/O: the
- * caller writes the result with `accept()` or `reject()`.
+ * caller writes the result with `accept()` or `reject()`. Synchronous unless the route
+ * declares an async `selectProtocol`.
  * @param request - the upgrade request (a Node `IncomingMessage` fits)
  * @param route - the compiled route
- * @returns the accepted handshake, or a Boom to answer with
+ * @returns the accepted handshake, or a Boom to answer with (in a Promise for an async selector)
  */
-export async function negotiate<TData>(
+export function negotiate<TData>(
   request: UpgradeRequestInfo,
   route: WebSocketRoute<TData>,
-): Promise<AcceptedHandshake<TData> | HandshakeError> {
+): Negotiation<TData> | Promise<Negotiation<TData>> {
   const upgrade = validateUpgradeRequest(request);
   if ('isBoom' in upgrade) return upgrade;
   const originError = checkOrigin(upgrade.origin, route.options.origins);
   if (originError) return originError;
-
   const offered = upgrade.offeredProtocols;
-  let protocol: string | undefined;
-  let handlers: ErasedProtocol<TData> | undefined;
   if (offered.length === 0) {
-    handlers = route.defaultProtocol;
-    if (!handlers) {
+    if (!route.defaultProtocol) {
       return handshakeError(
         400,
         HandshakeErrorCode.ProtocolRequired,
         `This route requires a subprotocol: ${route.supported.join(', ')}`,
       );
     }
-  } else {
-    const chosen = await choose(route, offered, request);
-    if (typeof chosen === 'object') return chosen;
-    if (chosen === undefined) {
-      if (route.options.unsupportedProtocol !== 'accept' || !route.defaultProtocol) {
-        return handshakeError(
-          400,
-          HandshakeErrorCode.ProtocolUnsupported,
-          `Unsupported subprotocol; this route supports: ${route.supported.join(', ') || '(none)'}`,
-        );
-      }
-      handlers = route.defaultProtocol;
-    } else {
-      protocol = chosen;
-      handlers = route.protocols.get(chosen);
-    }
+    return finish(route, upgrade, undefined, route.defaultProtocol);
   }
-  if (!handlers) {
-    return handshakeError(500, HandshakeErrorCode.Internal, 'No handler for the subprotocol');
+  const chosen = choose(route, offered, request);
+  if (chosen instanceof Promise) return chosen.then((value) => settle(route, upgrade, value));
+  return settle(route, upgrade, chosen);
+}
+
+/** Turns the chosen subprotocol (or none) into the handshake. */
+function settle<TData>(
+  route: WebSocketRoute<TData>,
+  upgrade: ValidatedUpgrade,
+  chosen: Choice,
+): Negotiation<TData> {
+  if (typeof chosen === 'object') return chosen;
+  if (chosen !== undefined) {
+    const handlers = route.protocols.get(chosen);
+    if (handlers) return finish(route, upgrade, chosen, handlers);
   }
+  if (route.options.unsupportedProtocol !== 'accept' || !route.defaultProtocol) {
+    return handshakeError(
+      400,
+      HandshakeErrorCode.ProtocolUnsupported,
+      `Unsupported subprotocol; this route supports: ${route.supported.join(', ') || '(none)'}`,
+    );
+  }
+  return finish(route, upgrade, undefined, route.defaultProtocol);
+}
+
+function finish<TData>(
+  route: WebSocketRoute<TData>,
+  upgrade: ValidatedUpgrade,
+  protocol: string | undefined,
+  handlers: ErasedProtocol<TData>,
+): Negotiation<TData> {
   const accepted = {
     acceptKey: computeAcceptKey(upgrade.key),
     protocol,
     handlers,
     connection: route.connection,
+    extensions: undefined,
   };
-  if (!route.deflate || upgrade.extensions.length === 0) {
-    return { ...accepted, extensions: undefined };
-  }
+  if (!route.deflate || upgrade.extensions.length === 0) return accepted;
   // RFC 6455 §9.1: on a route with compression, a malformed header is refused even when no
   // offer would be taken. Routes without it ignore the header, as ws does.
   const offers = parseExtensionHeader(upgrade.extensions);
   if ('isBoom' in offers) return offers;
   const negotiated = negotiatePerMessageDeflate(offers, route.deflate);
-  if (!negotiated) return { ...accepted, extensions: undefined };
+  if (!negotiated) return accepted;
   return {
     ...accepted,
     extensions: negotiated.response,

@@ -1,6 +1,7 @@
 import type { Duplex } from 'node:stream';
 import t, { type Test } from 'tap';
-import { Connection, ConnectionState } from '../src/connection.js';
+import { openConnection } from '../src/connection.js';
+import { type Connection, ConnectionState } from '../src/connection-types.js';
 import { Opcode } from '../src/constants.js';
 import { WebSocketError } from '../src/errors.js';
 import {
@@ -39,21 +40,24 @@ function open(
   options: OpenOptions = {},
 ) {
   const [server, client] = duplexPair(options.highWaterMark);
-  const connection: Conn = new Connection({
-    socket: server,
-    data: { user: 'alice' },
-    protocol: undefined,
-    extensions: undefined,
-    handlers: eraseProtocol(protocol),
-    options: resolveLimits({ heartbeatInterval: 0, ...limits }),
-  });
   const reader = new WireReader(client);
   t.teardown(() => {
     server.destroy();
     client.destroy();
   });
   const send = (spec: FrameSpec): boolean => client.write(clientFrame(spec));
-  connection.start(options.head ?? Buffer.alloc(0));
+  const connection: Conn = openConnection(
+    {
+      socket: server,
+      data: { user: 'alice' },
+      path: '/',
+      protocol: undefined,
+      extensions: undefined,
+      handlers: eraseProtocol(protocol),
+      options: resolveLimits({ heartbeatInterval: 0, ...limits }),
+    },
+    options.head ?? Buffer.alloc(0),
+  ) as Conn;
   return { connection, server, client, reader, send };
 }
 
@@ -276,7 +280,10 @@ t.test('an onError hook that throws does not break the connection teardown', asy
 interface Ping {
   readonly text: string;
 }
-const isPing = (message: Ping): boolean => typeof message?.text === 'string';
+const isPing = (message: unknown): message is Ping =>
+  typeof message === 'object' &&
+  message !== null &&
+  typeof (message as { text?: unknown }).text === 'string';
 
 t.test('a typed JSON protocol decodes, validates and encodes', async (t) => {
   const protocol = defineProtocol<{ user: string }, Ping, { echo: string; user: string }>({
@@ -695,14 +702,19 @@ t.test('exposes protocol, extensions and remoteAddress', async (t) => {
     server.destroy();
     client.destroy();
   });
-  const connection = new Connection({
-    socket: server as Duplex,
-    data: undefined,
-    protocol: 'chat',
-    extensions: undefined,
-    handlers: eraseProtocol({}),
-    options: resolveLimits({ heartbeatInterval: 0 }),
-  });
+  const connection = openConnection(
+    {
+      socket: server as Duplex,
+      data: undefined,
+      path: '/rooms/1',
+      protocol: 'chat',
+      extensions: undefined,
+      handlers: eraseProtocol({}),
+      options: resolveLimits({ heartbeatInterval: 0 }),
+    },
+    Buffer.alloc(0),
+  );
+  t.equal(connection.path, '/rooms/1');
   t.equal(connection.protocol, 'chat');
   t.equal(connection.extensions, '');
   t.equal(connection.remoteAddress, undefined, 'not a TCP socket');

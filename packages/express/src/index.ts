@@ -1,4 +1,4 @@
-export { upgradeRequiredError } from '@wsroute/core';
+export { upgradeRequiredError } from '@wsroute/core/adapter';
 export { ExpressWebSocket, wsroute } from './middleware.js';
 export { boomErrorHandler, sendBoom, toBoom } from './respond.js';
 export type {

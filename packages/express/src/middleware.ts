@@ -7,21 +7,15 @@
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { WebSocketHub } from '@wsroute/core';
 import {
-  type AnyConnection,
-  accept,
-  ConnectionRegistry,
-  checkHeaderLimits,
-  createRoute,
-  DEFAULT_LIMITS,
-  guardUpgradeSocket,
-  negotiate,
-  reject,
-  type ShutdownOptions,
-  shuttingDownError,
+  exchangeOf,
+  requestListenersOf,
+  UpgradeLifecycle,
+  type UpgradeOutcome,
   upgradeRequiredError,
   type WebSocketRoute,
-} from '@wsroute/core';
+} from '@wsroute/core/adapter';
 import { sendBoom, toBoom } from './respond.js';
 import type {
   DataFunction,
@@ -33,80 +27,34 @@ import type {
   WebSocketResponse,
   WebSocketRouteHandler,
 } from './types.js';
-import { UpgradeContext } from './upgrade-context.js';
-
-const DEFAULT_SHUTDOWN_TIMEOUT = 5_000;
-
-function checkPositive(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || Number.isNaN(value) || value <= 0) {
-    throw new TypeError(`${name} must be a positive number`);
-  }
-  return value;
-}
 
 /** The request listener `app.listen()` (or `http.createServer(app)`) installed. */
 function findRequestListener(server: Server): UpgradeRequestListener {
-  const listeners = server.listeners('request');
+  const listeners = requestListenersOf(server);
   const [listener] = listeners;
   if (listeners.length !== 1 || typeof listener !== 'function') {
     throw new TypeError(
-      `the server has ${listeners.length} 'request' listeners: pass the Express app to attach(server, app)`,
+      `@wsroute/express: the server has ${listeners.length} 'request' listeners: pass the Express app to attach(server, app)`,
     );
   }
   return listener as UpgradeRequestListener;
 }
 
-/** What a websocket route needs at request time. */
-interface CompiledRoute<TData> {
-  readonly route: WebSocketRoute<TData>;
-  readonly data: DataFunction<TData, IncomingMessage> | undefined;
-}
-
 /**
- * WebSocket routes for one Express application (or several): makes route middleware, listens
- * to the servers' upgrades and tracks the open connections for graceful shutdown. Made by
- * {@link wsroute}.
+ * WebSocket routes for one Express application (or several): makes route middleware, runs the
+ * app for the servers' upgrades and holds the open connections. Made by {@link wsroute}.
  */
-export class ExpressWebSocket {
-  readonly #registry = new ConnectionRegistry();
-  readonly #servers = new WeakSet<Server>();
-  readonly #handshakeTimeout: number;
-  readonly #headerLimits: { readonly maxHeaderCount: number; readonly maxHeaderBytes: number };
-  readonly #shutdownTimeout: number;
+export class ExpressWebSocket extends WebSocketHub {
+  readonly #lifecycle: UpgradeLifecycle;
 
   /**
-   * @param options - handshake limits and the shutdown deadline
-   * @throws TypeError for a limit that is not a positive number
+   * @param options - handshake limits, shutdown deadline, error listener
+   * @throws TypeError for an invalid option
    */
-  constructor(options: ExpressWebSocketOptions = {}) {
-    this.#handshakeTimeout = checkPositive(
-      'handshakeTimeout',
-      options.handshakeTimeout,
-      DEFAULT_LIMITS.handshakeTimeout,
-    );
-    this.#headerLimits = {
-      maxHeaderCount: checkPositive(
-        'maxHeaderCount',
-        options.maxHeaderCount,
-        DEFAULT_LIMITS.maxHeaderCount,
-      ),
-      maxHeaderBytes: checkPositive(
-        'maxHeaderBytes',
-        options.maxHeaderBytes,
-        DEFAULT_LIMITS.maxHeaderBytes,
-      ),
-    };
-    this.#shutdownTimeout = checkPositive(
-      'shutdownTimeout',
-      options.shutdownTimeout,
-      DEFAULT_SHUTDOWN_TIMEOUT,
-    );
-  }
-
-  /** The open connections of every route made by this instance. */
-  get connections(): ReadonlySet<AnyConnection> {
-    return this.#registry.connections;
+  constructor(options?: ExpressWebSocketOptions) {
+    const lifecycle = new UpgradeLifecycle(options, { name: '@wsroute/express' });
+    super(lifecycle);
+    this.#lifecycle = lifecycle;
   }
 
   /**
@@ -124,27 +72,24 @@ export class ExpressWebSocket {
    * ```
    * @param options - protocols, handlers, limits, `data` and `httpFallback`
    * @returns the route's middleware
-   * @throws TypeError for an invalid declaration (protocol names, missing handlers, limits,
-   *   `data` or `httpFallback` of the wrong type), at registration
+   * @throws TypeError for an invalid declaration, at registration
    */
   route<TData = undefined, TRequest extends IncomingMessage = WebSocketRequest>(
     options: ExpressRouteOptions<TData, TRequest>,
   ): WebSocketRouteHandler {
     if (options.data !== undefined && typeof options.data !== 'function') {
-      throw new TypeError('data must be a function');
+      throw new TypeError('@wsroute/express: data must be a function');
     }
     if (options.httpFallback !== undefined && typeof options.httpFallback !== 'boolean') {
-      throw new TypeError('httpFallback must be a boolean');
+      throw new TypeError('@wsroute/express: httpFallback must be a boolean');
     }
-    const compiled: CompiledRoute<TData> = {
-      route: createRoute(options),
-      // `TRequest` is the caller's claim about what earlier middleware attached (see its doc).
-      data: options.data as CompiledRoute<TData>['data'],
-    };
+    const route: WebSocketRoute<TData> = this.#lifecycle.compileRoute(options);
+    // `TRequest` is the caller's claim about what earlier middleware attached (see its doc).
+    const data = options.data as DataFunction<TData, IncomingMessage> | undefined;
     const isFallthrough = options.httpFallback === true;
     return (req, res, next) => {
-      const context = UpgradeContext.of(req);
-      if (!context) {
+      const exchange = exchangeOf(req);
+      if (!exchange) {
         if (isFallthrough) {
           next();
           return;
@@ -154,45 +99,16 @@ export class ExpressWebSocket {
         sendBoom(res, upgradeRequiredError());
         return;
       }
-      this.#upgrade(context, compiled, req, res as WebSocketResponse, next).catch(next);
+      const resolveData = () => data?.(req, res as WebSocketResponse) as TData;
+      exchange.complete(route, resolveData).then(
+        (outcome: UpgradeOutcome) => {
+          if (outcome.status === 'refused' && exchange.isUpgradable) sendBoom(res, outcome.error);
+        },
+        (error: unknown) => {
+          if (exchange.isUpgradable) next(error);
+        },
+      );
     };
-  }
-
-  async #upgrade<TData>(
-    context: UpgradeContext,
-    compiled: CompiledRoute<TData>,
-    req: IncomingMessage,
-    res: WebSocketResponse,
-    next: NextCallback,
-  ): Promise<void> {
-    if (!context.isUpgradable) return;
-    if (this.#registry.isShuttingDown) {
-      sendBoom(res, shuttingDownError());
-      return;
-    }
-    const handshake = await negotiate(req, compiled.route);
-    if ('isBoom' in handshake) {
-      if (context.isUpgradable) sendBoom(res, handshake);
-      return;
-    }
-    let data: TData;
-    try {
-      data = compiled.data ? await compiled.data(req, res) : (undefined as TData);
-    } catch (error) {
-      if (context.isUpgradable) next(error);
-      return;
-    }
-    if (this.#registry.isShuttingDown && context.isUpgradable) {
-      sendBoom(res, shuttingDownError());
-      return;
-    }
-    if (!context.takeOver()) return;
-    try {
-      accept(context.socket, context.head, handshake, data, { registry: this.#registry });
-    } catch {
-      // Only an invalid header value can make accept() throw; the socket is ours alone now.
-      context.socket.destroy();
-    }
   }
 
   /**
@@ -211,30 +127,20 @@ export class ExpressWebSocket {
    *   does not have exactly one `'request'` listener
    */
   attach<TServer extends Server>(server: TServer, app?: UpgradeRequestListener): TServer {
-    if (this.#servers.has(server)) throw new TypeError('this server is attached already');
     const listener = app ?? findRequestListener(server);
-    if (typeof listener !== 'function') throw new TypeError('app must be a request handler');
-    this.#servers.add(server);
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (typeof listener !== 'function') {
+      throw new TypeError('@wsroute/express: app must be a request handler');
+    }
+    this.#lifecycle.attach(server, (req, socket, head) => {
       this.handleUpgrade(listener, req, socket, head);
     });
-    // `'close'` fires only once every socket has ended, websockets included, so shutdown has to
-    // start when `close()` is called: wrap this server's own `close`, not the prototype.
-    const target: Server = server;
-    const close = target.close;
-    const shutdownTimeout = this.#shutdownTimeout;
-    const closeConnections = (options: ShutdownOptions): Promise<void> => this.close(options);
-    target.close = function closeWithConnections(this: Server, callback?: (error?: Error) => void) {
-      void closeConnections({ timeout: shutdownTimeout });
-      return close.call(this, callback);
-    };
     return server;
   }
 
   /**
    * Handles one upgrade request, for servers whose `'upgrade'` event you route yourself:
-   * guards the socket, checks header limits, then runs `app` with a response bound to the
-   * socket. Requests that another `ExpressWebSocket` already handles are ignored.
+   * admission, then `app` runs with a response bound to the socket. Requests that another
+   * entry point already handles are ignored.
    * @param app - the Express app
    * @param req - the upgrade request
    * @param socket - its raw socket
@@ -246,43 +152,19 @@ export class ExpressWebSocket {
     socket: Duplex,
     head: Buffer,
   ): void {
-    if (UpgradeContext.of(req)) return;
-    const release = guardUpgradeSocket(socket, this.#handshakeTimeout);
-    const refusal =
-      checkHeaderLimits(req.rawHeaders, this.#headerLimits) ??
-      (this.#registry.isShuttingDown ? shuttingDownError() : undefined);
-    if (refusal) {
-      release();
-      reject(socket, refusal);
-      return;
-    }
-    const context = UpgradeContext.begin(req, socket, head, release);
-    const { response } = context;
+    const exchange = this.#lifecycle.begin(req, socket, head, 'early');
+    if (!exchange) return;
+    const { response } = exchange;
     // Express calls this instead of its own final handler: a 404 or an error nobody answered.
     const finish: NextCallback = (error) => {
-      if (context.isTaken) return;
-      if (!context.isUpgradable) {
-        // Like Express's own final handler: a response that started cannot carry the error.
-        if (response.headersSent && !response.writableEnded) socket.destroy();
-        return;
-      }
-      sendBoom(response, toBoom(error));
+      if (exchange.isUpgradable) sendBoom(response, toBoom(error));
+      else exchange.reject(toBoom(error));
     };
     try {
       app(req, response, finish);
     } catch (error) {
       finish(error);
     }
-  }
-
-  /**
-   * Closes every connection with 1001 (or `options.code`) and refuses new handshakes with 503
-   * (`WS_SHUTTING_DOWN`).
-   * @param options - code, reason, and the deadline after which sockets are destroyed
-   * @returns resolves once every connection is closed
-   */
-  close(options?: ShutdownOptions): Promise<void> {
-    return this.#registry.shutdown(options);
   }
 }
 
@@ -294,7 +176,7 @@ export class ExpressWebSocket {
  * app.get('/echo', ws.route({ defaultProtocol: { onMessage: (c, m) => c.send(m) } }));
  * ws.attach(app.listen(3000));
  * ```
- * @param options - handshake limits and the shutdown deadline
+ * @param options - handshake limits, shutdown deadline, error listener
  * @returns the middleware factory, attachment and shutdown
  * @throws TypeError for an invalid option
  */

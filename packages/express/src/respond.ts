@@ -6,7 +6,7 @@
  */
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import Boom from '@hapi/boom';
-import { describeRejection, internalError, notFoundError } from '@wsroute/core';
+import { describeRejection, internalError, notFoundError } from '@wsroute/core/adapter';
 import type { NextCallback } from './types.js';
 
 function isErrorStatus(value: unknown): value is number {

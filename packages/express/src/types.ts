@@ -4,7 +4,7 @@
  * @module
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { RouteOptions } from '@wsroute/core';
+import type { EntryOptions, RouteOptions } from '@wsroute/core';
 import type { Request, Response } from 'express';
 
 /**
@@ -48,25 +48,11 @@ export type UpgradeRequestListener = (
   next: NextCallback,
 ) => unknown;
 
-/** Options of {@link wsroute}. */
-export interface ExpressWebSocketOptions {
-  /**
-   * Time from the `'upgrade'` event to the 101, middleware included, in ms. A slower handshake
-   * is answered 408 (`WS_HANDSHAKE_TIMEOUT`).
-   * @default 10000
-   */
-  readonly handshakeTimeout?: number;
-  /** Most request header lines on an upgrade; more get 431 (`WS_HEADERS_TOO_LARGE`). @default 100 */
-  readonly maxHeaderCount?: number;
-  /** Most bytes of request headers on an upgrade; more get 431 (`WS_HEADERS_TOO_LARGE`). @default 16384 */
-  readonly maxHeaderBytes?: number;
-  /**
-   * Deadline of the closing handshakes when an attached server's `close()` shuts the
-   * connections down, in ms; sockets still open afterwards are destroyed.
-   * @default 5000
-   */
-  readonly shutdownTimeout?: number;
-}
+/**
+ * Options of {@link wsroute}: those of every entry point (`handshakeTimeout`,
+ * `maxHeaderCount`, `maxHeaderBytes`, `shutdownTimeout`, `onError`; see `@wsroute/core`).
+ */
+export interface ExpressWebSocketOptions extends EntryOptions {}
 
 /** How a route builds each connection's data from the request. */
 export type DataFunction<TData, TRequest extends IncomingMessage = WebSocketRequest> = (

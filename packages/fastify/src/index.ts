@@ -1,17 +1,16 @@
 /**
  * `@wsroute/fastify`: websocket routes for Fastify 5, with per-route subprotocols, typed
- * handlers, and the route's hooks running before the 101.
+ * handlers, and the route's hooks running before the 101. Test helpers are in
+ * `@wsroute/fastify/testing`.
  * @module
  */
 import { wsroute } from './plugin.js';
 
-export { InjectWSError } from './inject.js';
 export { defineWebSocketRoute, sendBoom, upgradeRequired } from './route.js';
 export type {
   CompiledWebSocketRoute,
   DefaultWebSocketOptions,
   FastifyWebSocketRoute,
-  InjectWSOptions,
   RequestData,
   WebSocketDataOptions,
   WebSocketRouteOption,

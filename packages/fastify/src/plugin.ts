@@ -1,24 +1,16 @@
 /**
- * The Fastify plugin: listens to the server's `'upgrade'` event and runs every upgrade request
- * through Fastify's router, so the route's hooks (auth, rate limits) answer before any 101;
+ * The Fastify plugin: runs every upgrade request through Fastify's router against a response
+ * bound to the socket, so the route's hooks (auth, rate limits) answer before any 101;
  * compiles each route's `websocket` option at registration; closes every connection with 1001
- * when the app closes.
+ * when the app closes. The lifecycle itself is core's.
  * @module
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import {
-  ConnectionRegistry,
-  checkHeaderLimits,
-  DEFAULT_LIMITS,
-  guardUpgradeSocket,
-  internalError,
-  reject,
-  shuttingDownError,
-} from '@wsroute/core';
-import type { FastifyInstance, FastifyPluginCallback, FastifyRequest } from 'fastify';
+import { type AnyConnection, type WebSocketError, WebSocketHub } from '@wsroute/core';
+import { exchangeOf, internalError, UpgradeLifecycle } from '@wsroute/core/adapter';
+import type { FastifyPluginCallback, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { injectWS } from './inject.js';
 import {
   compileWebSocketOption,
   createErrorHandler,
@@ -27,23 +19,10 @@ import {
   type FastifyErrorHandler,
   type FastifyHandler,
 } from './route.js';
-import type { InjectWSOptions, WsrouteOptions } from './types.js';
-import { UpgradeSocket } from './upgrade-socket.js';
+import type { WsrouteOptions } from './types.js';
 
-/** Default deadline of the closing handshakes on `app.close()`, in ms. */
-const SHUTDOWN_TIMEOUT_MS = 5_000;
-
-/** Servers that already have the plugin's `'upgrade'` listener: two would both answer. */
+/** Servers that already have the plugin: two registrations would both decorate the app. */
 const attachedServers = new WeakSet<object>();
-
-function readLimit(options: WsrouteOptions, name: keyof WsrouteOptions, fallback: number): number {
-  const value = options[name];
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !(value > 0)) {
-    throw new TypeError(`@wsroute/fastify: ${name} must be a positive number`);
-  }
-  return value;
-}
 
 /** Which HTTP methods a route declares. */
 function methodsOf(method: string | readonly string[]): readonly string[] {
@@ -51,41 +30,31 @@ function methodsOf(method: string | readonly string[]): readonly string[] {
 }
 
 const plugin: FastifyPluginCallback<WsrouteOptions> = (fastify, options, done) => {
-  let limits: { handshakeTimeout: number; shutdownTimeout: number };
-  let headerLimits: { maxHeaderCount: number; maxHeaderBytes: number };
-  try {
-    limits = {
-      handshakeTimeout: readLimit(options, 'handshakeTimeout', DEFAULT_LIMITS.handshakeTimeout),
-      shutdownTimeout: readLimit(options, 'shutdownTimeout', SHUTDOWN_TIMEOUT_MS),
-    };
-    headerLimits = {
-      maxHeaderCount: readLimit(options, 'maxHeaderCount', DEFAULT_LIMITS.maxHeaderCount),
-      maxHeaderBytes: readLimit(options, 'maxHeaderBytes', DEFAULT_LIMITS.maxHeaderBytes),
-    };
-  } catch (error) {
-    done(error as Error);
-    return;
-  }
   const server = fastify.server;
   if (attachedServers.has(server)) {
     done(new Error('@wsroute/fastify is already registered for this server; register it once'));
     return;
   }
+  const logError = (error: WebSocketError, connection: AnyConnection): void => {
+    fastify.log.error(
+      { err: error, path: connection.path, protocol: connection.protocol },
+      error.message,
+    );
+  };
+  let lifecycle: UpgradeLifecycle;
+  try {
+    lifecycle = new UpgradeLifecycle(options, { name: '@wsroute/fastify', logError });
+  } catch (error) {
+    done(error as Error);
+    return;
+  }
   attachedServers.add(server);
-  const registry = new ConnectionRegistry();
-
-  fastify.decorate('websocketConnections', {
-    getter: () => registry.connections,
-  });
-  fastify.decorate(
-    'injectWS',
-    function injectWebSocket(path: string, injectOptions?: InjectWSOptions) {
-      return injectWS(fastify, path, injectOptions);
-    },
-  );
+  const hub = new WebSocketHub(lifecycle);
+  fastify.decorate('websocket', hub);
+  fastify.decorate('websocketConnections', { getter: () => hub.connections });
   fastify.decorateRequest('isWebSocket', {
     getter(this: FastifyRequest) {
-      return UpgradeSocket.of(this.raw)?.isWebSocket === true;
+      return exchangeOf(this.raw)?.isWebSocket === true;
     },
   });
 
@@ -104,42 +73,27 @@ const plugin: FastifyPluginCallback<WsrouteOptions> = (fastify, options, done) =
     }
     // Fastify's HEAD twin of a GET route keeps the option: its upgrades get core's 405.
     const compiled = compileWebSocketOption(option);
-    routeOptions.handler = createWebSocketHandler(
-      compiled,
-      http,
-      registry,
-    ) as typeof routeOptions.handler;
+    routeOptions.handler = createWebSocketHandler(compiled, http) as typeof routeOptions.handler;
     routeOptions.errorHandler = createErrorHandler(
       routeOptions.errorHandler as FastifyErrorHandler | undefined,
     ) as typeof routeOptions.errorHandler;
   });
 
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    const release = guardUpgradeSocket(socket, limits.handshakeTimeout);
-    const refusal =
-      checkHeaderLimits(request.rawHeaders, headerLimits) ??
-      (registry.isShuttingDown ? shuttingDownError() : undefined);
-    if (refusal) {
-      release();
-      reject(socket, refusal);
-      return;
-    }
-    const state = UpgradeSocket.begin(request, socket, head, release);
+    const exchange = lifecycle.begin(request, socket, head, 'early');
+    if (!exchange) return;
     try {
-      fastify.routing(request, state.response);
+      fastify.routing(request, exchange.response);
     } catch (error) {
       fastify.log.error({ err: error }, 'websocket upgrade failed in the router');
-      release();
-      reject(socket, internalError());
+      exchange.reject(internalError());
     }
   };
-  server.on('upgrade', onUpgrade);
+  const detach = lifecycle.attach(server, onUpgrade, { closeWithServer: false });
 
-  fastify.addHook('preClose', async () => {
-    await registry.shutdown({ timeout: limits.shutdownTimeout });
-  });
-  fastify.addHook('onClose', (_instance: FastifyInstance, next: () => void) => {
-    server.off('upgrade', onUpgrade);
+  fastify.addHook('preClose', () => lifecycle.shutdown());
+  fastify.addHook('onClose', (_instance, next) => {
+    detach();
     attachedServers.delete(server);
     next();
   });

@@ -1,23 +1,20 @@
 /**
  * Websocket routes on Fastify: compiling the `websocket` route option at registration, the
- * route handler that negotiates and accepts upgrades (and leaves plain requests to the route's
- * HTTP handler), and the answers in Fastify's terms (Booms, 426).
+ * route handler that completes upgrades through core (and leaves plain requests to the
+ * route's HTTP handler), and the answers in Fastify's terms (Booms, 426).
  * @module
  */
 import Boom from '@hapi/boom';
+import type { RouteOptions } from '@wsroute/core';
 import {
-  accept,
-  type ConnectionRegistry,
   createRoute,
   describeRejection,
+  exchangeOf,
   internalError,
-  negotiate,
+  isUpgradeRequest,
   notFoundError,
-  type RouteOptions,
-  shuttingDownError,
   upgradeRequiredError,
-  type WebSocketRoute,
-} from '@wsroute/core';
+} from '@wsroute/core/adapter';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   type CompiledWebSocketRoute,
@@ -26,7 +23,6 @@ import {
   type RequestData,
   type WebSocketDataOptions,
 } from './types.js';
-import { UpgradeSocket } from './upgrade-socket.js';
 
 /** Fastify's route handler, as the plugin wraps it. */
 export type FastifyHandler = (
@@ -56,8 +52,7 @@ function compile(
   }
   const data = options.data ?? requestData;
   if (typeof data !== 'function') throw new TypeError('websocket data must be a function');
-  const route = createRoute(options) as WebSocketRoute<unknown>;
-  return { route, data: data as (request: FastifyRequest) => unknown };
+  return { route: createRoute(options), data: data as (request: FastifyRequest) => unknown };
 }
 
 /**
@@ -75,7 +70,7 @@ function compile(
  * ```
  * @param options - protocols, handlers, limits, and `data`
  * @returns a declaration for the `websocket` route option
- * @throws TypeError for an invalid declaration (see `createRoute`)
+ * @throws TypeError for an invalid declaration (see core's route options)
  */
 export function defineWebSocketRoute<TData, TRequest = FastifyRequest>(
   options: WebSocketDataOptions<TData, TRequest>,
@@ -103,9 +98,9 @@ export function compileWebSocketOption(option: unknown): CompiledWebSocketRoute 
 }
 
 /**
- * Answers with a Boom through Fastify exactly as core's `reject()` answers on a raw socket
- * (see `describeRejection`): its status, its `output.headers` made safe and its payload message
- * as a plain-text body. Used for handshake rejections (`data.code` names the reason).
+ * Answers with a Boom through Fastify exactly as core answers on a raw socket (see
+ * `describeRejection`): its status, its `output.headers` made safe and its payload message as
+ * a plain-text body. Used for handshake rejections (`data.code` names the reason).
  * @param reply - the reply of the upgrade request
  * @param error - the Boom to answer with
  * @returns the reply
@@ -115,32 +110,40 @@ export function sendBoom(reply: FastifyReply, error: Boom.Boom): FastifyReply {
   return reply.code(statusCode).headers(headers).type('text/plain; charset=utf-8').send(body);
 }
 
+/** Apps already told that their websocket routes cannot work: one log line each. */
+const warnedApps = new WeakSet<object>();
+
 /**
  * The handler of a websocket-only route: a plain HTTP request gets 426 Upgrade Required with
  * `Upgrade: websocket` and `Sec-WebSocket-Version: 13` (RFC 6455 §4.2.2, RFC 9110 §15.5.22).
- * Upgrade requests never reach it on a websocket route: the plugin negotiates them. One that
- * does reached a route declared before the plugin was registered; it is logged and refused
- * with 500 (`WS_INTERNAL`).
+ * Upgrade requests never reach it on a route the plugin compiled. One that does reached a
+ * route declared before the plugin was registered, or an app without the plugin: it is
+ * refused with 500 (`WS_INTERNAL`) and the app's log says once how to fix it.
  * @param request - the request
  * @param reply - its reply
  * @returns the reply
  */
 export function upgradeRequired(request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  if (UpgradeSocket.of(request.raw)?.isWebSocket) {
+  // Registered, the plugin takes upgrades to routes it compiled; without it, Node hands them
+  // to the router as ordinary requests.
+  const isMissed = request.server.hasDecorator('websocket')
+    ? exchangeOf(request.raw)?.isWebSocket === true
+    : isUpgradeRequest(request.raw);
+  if (!isMissed) return sendBoom(reply, upgradeRequiredError());
+  if (!warnedApps.has(request.server)) {
+    warnedApps.add(request.server);
     request.log.error(
       { url: request.url },
-      'websocket upgrade reached a route whose `websocket` option was never compiled: ' +
+      'a websocket upgrade reached a route whose `websocket` option was never compiled: ' +
         'register @wsroute/fastify (await app.register(wsroute)) before declaring the route',
     );
-    return sendBoom(reply, internalError());
   }
-  return sendBoom(reply, upgradeRequiredError());
+  return sendBoom(reply, internalError());
 }
 
 /**
  * Lets Fastify's error handlers answer a Boom with its status and headers: Fastify reads
- * `statusCode` and `headers` on the error, Boom keeps them in `output`. Both are read as
- * core's `reject()` reads them (`describeRejection`), so the headers are safe to send.
+ * `statusCode` and `headers` on the error, Boom keeps them in `output`.
  */
 function exposeBoomOutput(error: Boom.Boom): void {
   const target = error as Boom.Boom & { statusCode?: unknown; headers?: unknown };
@@ -164,43 +167,25 @@ export function createErrorHandler(own: FastifyErrorHandler | undefined): Fastif
   };
 }
 
-async function upgrade(
-  compiled: CompiledWebSocketRoute,
-  registry: ConnectionRegistry,
-  request: FastifyRequest,
-  reply: FastifyReply,
-  state: UpgradeSocket,
-): Promise<FastifyReply | undefined> {
-  const handshake = await negotiate(request.raw, compiled.route);
-  if ('isBoom' in handshake) return sendBoom(reply, handshake);
-  const data = await compiled.data(request);
-  // Shutdown may have begun while the hooks ran: it would never close this connection.
-  if (registry.isShuttingDown) {
-    return sendBoom(reply, shuttingDownError());
-  }
-  // Once hijacked, Fastify writes nothing more, whether the socket is still there or not.
-  reply.hijack();
-  if (state.takeOver()) accept(state.socket, state.head, handshake, data, { registry });
-  return undefined;
-}
-
 /**
- * Builds the handler of a websocket route: upgrade requests are negotiated and accepted, plain
+ * Builds the handler of a websocket route: upgrade requests complete through core, plain
  * requests go to the route's HTTP handler.
  * @param compiled - the compiled `websocket` option
  * @param http - the route's own handler
- * @param registry - the plugin's connections
  * @returns the route handler
  */
 export function createWebSocketHandler(
   compiled: CompiledWebSocketRoute,
   http: FastifyHandler,
-  registry: ConnectionRegistry,
 ): FastifyHandler {
-  return function onWebSocketRoute(request, reply) {
-    const state = UpgradeSocket.of(request.raw);
-    if (!state?.isWebSocket) return http.call(this, request, reply);
-    return upgrade(compiled, registry, request, reply, state);
+  return async function onWebSocketRoute(request, reply) {
+    const exchange = exchangeOf(request.raw);
+    if (!exchange?.isWebSocket) return http.call(this, request, reply);
+    const outcome = await exchange.complete(compiled.route, () => compiled.data(request));
+    if (outcome.status === 'refused') return sendBoom(reply, outcome.error);
+    // The socket is the connection's now (or gone): Fastify writes nothing more.
+    reply.hijack();
+    return undefined;
   };
 }
 
@@ -213,7 +198,7 @@ export function createWebSocketHandler(
  */
 export function createPlainHandler(http: FastifyHandler): FastifyHandler {
   return function onPlainRoute(request, reply) {
-    if (!UpgradeSocket.of(request.raw)?.isWebSocket) return http.call(this, request, reply);
+    if (!exchangeOf(request.raw)?.isWebSocket) return http.call(this, request, reply);
     return sendBoom(reply, notFoundError());
   };
 }

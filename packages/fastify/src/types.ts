@@ -4,7 +4,8 @@
  * of the `injectWS` test helper.
  * @module
  */
-import type { AnyConnection, RouteOptions, WebSocketRoute } from '@wsroute/core';
+import type { AnyConnection, EntryOptions, RouteOptions, WebSocketHub } from '@wsroute/core';
+import type { WebSocketRoute } from '@wsroute/core/adapter';
 import type {
   ContextConfigDefault,
   FastifyBaseLogger,
@@ -18,27 +19,13 @@ import type {
   RawServerDefault,
   RouteGenericInterface,
 } from 'fastify';
-import type WebSocket from 'ws';
 
-/** Options of the plugin, `app.register(wsroute, options)`. */
-export interface WsrouteOptions {
-  /**
-   * Time from the `'upgrade'` event to the 101, hooks included, in ms. A slower handshake is
-   * answered 408 (`WS_HANDSHAKE_TIMEOUT`).
-   * @default 10000
-   */
-  readonly handshakeTimeout?: number;
-  /** Most request header lines on an upgrade; more get 431 (`WS_HEADERS_TOO_LARGE`). @default 100 */
-  readonly maxHeaderCount?: number;
-  /** Most bytes of request headers on an upgrade; more get 431 (`WS_HEADERS_TOO_LARGE`). @default 16384 */
-  readonly maxHeaderBytes?: number;
-  /**
-   * Deadline of the closing handshakes when `app.close()` closes every connection with 1001, in
-   * ms; sockets still open afterwards are destroyed.
-   * @default 5000
-   */
-  readonly shutdownTimeout?: number;
-}
+/**
+ * Options of the plugin, `app.register(wsroute, options)`: those of every entry point
+ * (`handshakeTimeout`, `maxHeaderCount`, `maxHeaderBytes`, `shutdownTimeout`, `onError`; see
+ * `@wsroute/core`). Handler errors without `onError` go to the app's logger by default.
+ */
+export interface WsrouteOptions extends EntryOptions {}
 
 /**
  * The data of a connection on a route that declares no `data` function: the Fastify request
@@ -106,18 +93,6 @@ export type WebSocketRouteOption<TRequest = FastifyRequest> =
   | DefaultWebSocketOptions<TRequest>
   | FastifyWebSocketRoute<TRequest>;
 
-/** Options of `app.injectWS()`. */
-export interface InjectWSOptions {
-  /** Subprotocols to offer, in order of preference. @default [] */
-  readonly protocols?: string | readonly string[];
-  /** Extra request headers (e.g. `authorization`, `origin`). @default {} */
-  readonly headers?: Readonly<Record<string, string>>;
-  /** Whether to offer permessage-deflate. @default false */
-  readonly perMessageDeflate?: boolean;
-  /** Time allowed for the handshake, in ms. @default 5000 */
-  readonly timeout?: number;
-}
-
 declare module 'fastify' {
   interface RouteShorthandOptions<
     RawServer extends RawServerBase = RawServerDefault,
@@ -150,14 +125,11 @@ declare module 'fastify' {
 
   interface FastifyInstance {
     /**
-     * Opens a real `ws` client to `path` over a loopback socket handed to the app's server (the
-     * app needs not listen). Resolves once the 101 was received and checked: `ws` verifies the
-     * accept key and that the answered subprotocol was offered (and that one was answered when
-     * some were offered). Rejects with an {@link InjectWSError}-shaped error (`statusCode`,
-     * `headers`, `body`) when the upgrade is refused. Needs the `ws` package.
+     * This app's websockets: its open `connections` and `close()` (which `app.close()` runs,
+     * closing every connection with 1001).
      */
-    injectWS(path: string, options?: InjectWSOptions): Promise<WebSocket>;
-    /** The open websocket connections of this app. */
+    readonly websocket: WebSocketHub;
+    /** The open websocket connections of this app (`app.websocket.connections`). */
     readonly websocketConnections: ReadonlySet<AnyConnection>;
   }
 

@@ -1,8 +1,9 @@
 /**
- * `app.injectWS()`: a real `ws` client over a loopback socket pair, with or without `listen()`.
+ * `injectWS(app, )`: a real `ws` client over a loopback socket pair, with or without `listen()`.
  */
 import t from 'tap';
-import { defineWebSocketRoute, InjectWSError, upgradeRequired } from '../src/index.js';
+import { defineWebSocketRoute, upgradeRequired } from '../src/index.js';
+import { InjectWSError, injectWS } from '../src/testing.js';
 import { createApp, listen, track } from './helpers.js';
 
 const echo = {
@@ -24,11 +25,11 @@ async function failure(promise: Promise<unknown>): Promise<unknown> {
 t.test('connects without listen(), negotiating the subprotocol', async (t) => {
   const app = await createApp(t);
   app.get('/chat', { websocket: { protocols: { 'chat.v2': echo, chat: echo } } }, upgradeRequired);
-  const client = track(t, await app.injectWS('/chat', { protocols: ['chat.v2', 'chat'] }));
+  const client = track(t, await injectWS(app, '/chat', { protocols: ['chat.v2', 'chat'] }));
   t.equal(client.ws.protocol, 'chat.v2');
   t.equal(await client.ask('hello'), 'hello');
   t.notOk(app.server.listening, 'the app never listened');
-  const single = track(t, await app.injectWS('/chat', { protocols: 'chat' }));
+  const single = track(t, await injectWS(app, '/chat', { protocols: 'chat' }));
   t.equal(single.ws.protocol, 'chat');
 });
 
@@ -51,7 +52,7 @@ t.test('sends headers through the hooks', async (t) => {
     },
     upgradeRequired,
   );
-  const client = track(t, await app.injectWS('/me', { headers: { authorization: 'Bearer x' } }));
+  const client = track(t, await injectWS(app, '/me', { headers: { authorization: 'Bearer x' } }));
   t.equal(await client.next(), 'Bearer x');
 });
 
@@ -68,26 +69,26 @@ t.test('rejects with the status, headers and body of a refusal', async (t) => {
     upgradeRequired,
   );
   app.get('/strict', { websocket: { protocols: { a: echo } } }, upgradeRequired);
-  const refused = await failure(app.injectWS('/private'));
+  const refused = await failure(injectWS(app, '/private'));
   t.type(refused, InjectWSError);
   t.match(refused, {
     statusCode: 401,
     body: 'token required',
     headers: { 'www-authenticate': 'Bearer' },
   });
-  t.match(await failure(app.injectWS('/nowhere')), { statusCode: 404 });
-  t.match(await failure(app.injectWS('/strict', { protocols: 'b' })), {
+  t.match(await failure(injectWS(app, '/nowhere')), { statusCode: 404 });
+  t.match(await failure(injectWS(app, '/strict', { protocols: 'b' })), {
     statusCode: 400,
     body: /supports: a/,
   });
-  t.match(await failure(app.injectWS('relative')), { name: 'TypeError' });
+  t.match(await failure(injectWS(app, 'relative')), { name: 'TypeError' });
 });
 
 t.test('works on a listening app, and app.close() closes the client with 1001', async (t) => {
   const app = await createApp(t);
   app.get('/echo', { websocket: { defaultProtocol: echo } }, upgradeRequired);
   await listen(app);
-  const client = track(t, await app.injectWS('/echo', { perMessageDeflate: true }));
+  const client = track(t, await injectWS(app, '/echo', { perMessageDeflate: true }));
   t.equal(await client.ask('x'), 'x');
   await app.close();
   t.equal(await client.closed, 1001);

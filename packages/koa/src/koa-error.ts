@@ -5,14 +5,14 @@
  * @module
  */
 import type Boom from '@hapi/boom';
-import { describeRejection } from '@wsroute/core';
+import { describeRejection } from '@wsroute/core/adapter';
 
 /**
  * The answer to a plain request (no upgrade) on a websocket route, core's
  * `upgradeRequiredError`: 426 with `Upgrade: websocket` and `Sec-WebSocket-Version: 13`
  * (RFC 7231 §6.5.15, RFC 6455 §4.4) and code `WS_UPGRADE_REQUIRED`.
  */
-export { upgradeRequiredError as upgradeRequired } from '@wsroute/core';
+export { upgradeRequiredError as upgradeRequired } from '@wsroute/core/adapter';
 
 /** The fields Koa's `ctx.onerror` reads to write an error answer. */
 export interface KoaErrorFields {

@@ -1,40 +1,31 @@
 /**
  * The Koa 3 attachment: a middleware that exposes a lazy upgrade on `ctx.ws`, route
- * middleware that completes it (`@koa/router` friendly), the server's `'upgrade'` listener
- * that runs Koa's whole pipeline before any 101, and graceful shutdown.
+ * middleware that completes it (`@koa/router` friendly), and the server's `'upgrade'`
+ * listener that runs Koa's whole pipeline before any 101. The lifecycle itself is core's.
  *
  * ```
- *  'upgrade' ─► header limits ─► app.callback()(req, response bound later)
- *                                  │ ws.middleware()  ctx.ws = lazy upgrade, Boom → Koa error
- *                                  │ auth, routers…    may throw: plain HTTP answer
- *                                  │ ws.route(opts)   negotiate → data(ctx) → 101
- *                                  ▼
- *               accepted? nothing more : bind response to socket, write Koa's answer, end
+ *  'upgrade' ─► admission ─► app.callback()(req, response bound late)
+ *                               │ ws.middleware()  ctx.ws = lazy upgrade, Boom → Koa error
+ *                               │ auth, routers…    may throw: plain HTTP answer
+ *                               │ ws.route(opts)   negotiate → data(ctx) → 101
+ *                               ▼
+ *            accepted? nothing more : bind the response to the socket, write Koa's answer
  * ```
  * @module
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
 import Boom from '@hapi/boom';
+import { type EntryOptions, type RouteOptions, WebSocketHub } from '@wsroute/core';
 import {
-  type AnyConnection,
-  ConnectionRegistry,
-  checkHeaderLimits,
-  createRoute,
-  DEFAULT_LIMITS,
-  guardUpgradeSocket,
-  type HandshakeError,
+  exchangeOf,
   internalError,
-  notFoundError,
-  type RouteOptions,
-  reject,
-  type ShutdownOptions,
-  shuttingDownError,
-} from '@wsroute/core';
+  type UpgradeExchange,
+  UpgradeLifecycle,
+  type WebSocketRoute,
+} from '@wsroute/core/adapter';
 import type { DefaultContext, DefaultState, Middleware, ParameterizedContext } from 'koa';
 import { toKoaError, upgradeRequired } from './koa-error.js';
-import { createUpgradeResponse, sendOnSocket } from './socket-response.js';
-import { type PendingUpgrade, WebSocketUpgrade } from './websocket-upgrade.js';
+import { WebSocketUpgrade } from './websocket-upgrade.js';
 
 declare module 'koa' {
   interface ExtendableContext {
@@ -78,28 +69,18 @@ export type KoaRouteOptions<
   ContextT = DefaultContext,
 > = RouteOptions<TData> & KoaDataOption<TData, StateT, ContextT>;
 
-/** Options of {@link wsroute}. */
-export interface KoaWebSocketOptions {
-  /**
-   * Time from the `'upgrade'` event to the 101 (the whole Koa pipeline included), in ms;
-   * slower handshakes are answered 408. @default 10000
-   */
-  readonly handshakeTimeout?: number;
-  /** Most request header lines on an upgrade; more are answered 431. @default 100 */
-  readonly maxHeaderCount?: number;
-  /** Most bytes of request headers on an upgrade; more are answered 431. @default 16384 */
-  readonly maxHeaderBytes?: number;
-}
+/**
+ * Options of {@link wsroute}: those of every entry point (`handshakeTimeout`,
+ * `maxHeaderCount`, `maxHeaderBytes`, `shutdownTimeout`, `onError`; see `@wsroute/core`).
+ * Handler errors without `onError` go to the app's `'error'` event by default.
+ */
+export interface KoaWebSocketOptions extends EntryOptions {}
 
-/** Anything with Koa's `callback()`: a Koa application. */
+/** Anything with Koa's `callback()` and `emit()`: a Koa application. */
 export interface KoaApplicationLike {
   callback(): (request: IncomingMessage, response: ServerResponse) => Promise<void>;
-}
-
-/** The state of one upgrade request while Koa runs. */
-interface PendingEntry {
-  readonly pending: PendingUpgrade;
-  upgrade: WebSocketUpgrade | undefined;
+  /** Koa's `app.emit('error', error)`: where unhandled handler errors are logged. */
+  emit?(event: 'error', error: unknown): boolean;
 }
 
 /** The part of Koa's context that finds and carries the upgrade. */
@@ -108,23 +89,6 @@ interface UpgradeCarrier {
   status: number;
   respond?: boolean | undefined;
   ws?: WebSocketUpgrade | undefined;
-}
-
-function checkLimit(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value <= 0) {
-    throw new TypeError(`${name} must be a positive integer`);
-  }
-  return value;
-}
-
-function once(fn: () => void): () => void {
-  let isDone = false;
-  return () => {
-    if (isDone) return;
-    isDone = true;
-    fn();
-  };
 }
 
 /**
@@ -138,69 +102,54 @@ function once(fn: () => void): () => void {
  * ws.attach(http.createServer(app.callback()), app).listen(3000);
  * ```
  */
-export class KoaWebSocket {
-  readonly #registry = new ConnectionRegistry();
-  readonly #pending = new WeakMap<IncomingMessage, PendingEntry>();
-  readonly #servers = new WeakSet<Server>();
-  readonly #handshakeTimeout: number;
-  readonly #headerLimits: { maxHeaderCount: number; maxHeaderBytes: number };
+export class KoaWebSocket extends WebSocketHub {
+  readonly #lifecycle: UpgradeLifecycle;
+  readonly #upgrades = new WeakMap<UpgradeExchange, WebSocketUpgrade>();
+  /** Exchanges the middleware saw: one it never saw means it is not mounted. */
+  readonly #seen = new WeakSet<UpgradeExchange>();
+  #hasWarned = false;
   readonly #middleware: Middleware;
 
   /**
-   * @param options - handshake limits
-   * @throws TypeError for a limit that is not a positive integer
+   * @param options - handshake limits, shutdown deadline, error listener
+   * @throws TypeError for an invalid option
    */
-  constructor(options: KoaWebSocketOptions = {}) {
-    this.#handshakeTimeout = checkLimit(
-      'handshakeTimeout',
-      options.handshakeTimeout,
-      DEFAULT_LIMITS.handshakeTimeout,
-    );
-    this.#headerLimits = {
-      maxHeaderCount: checkLimit(
-        'maxHeaderCount',
-        options.maxHeaderCount,
-        DEFAULT_LIMITS.maxHeaderCount,
-      ),
-      maxHeaderBytes: checkLimit(
-        'maxHeaderBytes',
-        options.maxHeaderBytes,
-        DEFAULT_LIMITS.maxHeaderBytes,
-      ),
-    };
+  constructor(options?: KoaWebSocketOptions) {
+    const lifecycle = new UpgradeLifecycle(options, { name: '@wsroute/koa' });
+    super(lifecycle);
+    this.#lifecycle = lifecycle;
     this.#middleware = async (ctx, next) => {
-      const upgrade = this.#upgradeFor(ctx);
-      if (!upgrade) return next();
-      ctx.ws = upgrade;
+      const exchange = exchangeOf(ctx.req);
+      if (!exchange) return next();
+      this.#seen.add(exchange);
+      ctx.ws = this.#upgradeFor(ctx);
       try {
         await next();
       } catch (error) {
         // Koa knows nothing of Boom: without its fields a Boom.unauthorized() would be a 500.
         throw Boom.isBoom(error) ? toKoaError(error) : error;
       }
-      const isPlainSuccess = ctx.status >= 200 && ctx.status < 300 && ctx.respond !== false;
-      if (isPlainSuccess && !upgrade.isAccepted && !ctx.headerSent) {
-        // A plain route answered: a success without 101 tells a websocket client nothing, so
-        // say what the node attachment says for a path without a websocket route.
-        throw toKoaError(notFoundError());
-      }
     };
-  }
-
-  /** The open connections of every route of this instance. */
-  get connections(): ReadonlySet<AnyConnection> {
-    return this.#registry.connections;
   }
 
   /**
    * The middleware to mount first, before anything that may refuse an upgrade
-   * (`app.use(ws.middleware())`). On upgrade requests it sets `ctx.ws`, lets Koa answer a
-   * thrown Boom with its status, headers and message, and turns a 2xx answer without upgrade
-   * (a plain route was reached) into 404 `WS_NOT_FOUND`. Plain requests pass through untouched.
+   * (`app.use(ws.middleware())`). On upgrade requests it sets `ctx.ws` and lets Koa answer a
+   * thrown Boom with its status, headers and message. Plain requests pass through untouched.
    * @returns the same middleware on every call
    */
   middleware(): Middleware {
     return this.#middleware;
+  }
+
+  /**
+   * Compiles a route declaration for `ctx.ws.upgrade()` (routes chosen at request time).
+   * @param options - protocols, handlers, limits, origins
+   * @returns the compiled route
+   * @throws TypeError for an invalid declaration
+   */
+  compile<TData>(options: RouteOptions<TData>): WebSocketRoute<TData> {
+    return this.#lifecycle.compileRoute(options);
   }
 
   /**
@@ -209,16 +158,16 @@ export class KoaWebSocket {
    * 426; a refused handshake gets core's plain HTTP answer (400, 403, 503…) through Koa.
    * @param options - protocols, handlers, limits, origins, and `data`
    * @returns the route middleware; it ends the pipeline (it never calls `next`)
-   * @throws TypeError at registration for an invalid declaration (see `createRoute`)
+   * @throws TypeError at registration for an invalid declaration
    */
   route<TData = undefined, StateT = DefaultState, ContextT = DefaultContext>(
     options: KoaRouteOptions<TData, StateT, ContextT>,
   ): Middleware<StateT, ContextT> {
-    const route = createRoute<TData>(options);
     const data: unknown = options.data;
     if (data !== undefined && typeof data !== 'function') {
-      throw new TypeError('`data` must be a function of the Koa context');
+      throw new TypeError('@wsroute/koa: `data` must be a function of the Koa context');
     }
+    const route = this.#lifecycle.compileRoute<TData>(options);
     // Without `data` the option type guarantees that undefined is a valid TData.
     const resolveData = (options.data ?? (() => undefined)) as DataResolver<
       TData,
@@ -234,88 +183,59 @@ export class KoaWebSocket {
 
   /**
    * Listens to the server's `'upgrade'` event and runs every upgrade request through the
-   * application, whose middleware is composed now (as `app.callback()` does).
+   * application, whose middleware is composed now (as `app.callback()` does). The server's
+   * `close()` then also closes every connection with 1001; unhandled handler errors go to the
+   * app's `'error'` event.
    * @param server - a `node:http` or `node:https` server, usually serving `app.callback()`
    * @param app - the Koa application
    * @returns the server, for chaining (e.g. `.listen()`)
    * @throws TypeError when the server is attached already
    */
   attach<TServer extends Server>(server: TServer, app: KoaApplicationLike): TServer {
-    if (this.#servers.has(server)) throw new TypeError('this server is attached already');
-    this.#servers.add(server);
     const handler = app.callback();
-    server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-      this.#handleUpgrade(handler, request, socket, head);
+    const emit = app.emit?.bind(app);
+    if (emit) this.#lifecycle.setErrorLogger((error) => emit('error', error));
+    this.#lifecycle.attach(server, (request, socket, head) => {
+      const exchange = this.#lifecycle.begin(request, socket, head, 'late');
+      if (!exchange) return;
+      handler(request, exchange.response).then(
+        () => {
+          if (!this.#seen.has(exchange)) this.#warnUnmounted(emit);
+          return exchange.settle();
+        },
+        // Koa's handler catches errors itself; reaching here means its error handling failed.
+        () => exchange.reject(internalError()),
+      );
     });
     return server;
   }
 
-  /**
-   * Closes every connection with 1001 (or `options.code`) and answers new upgrades 503.
-   * Call it before `server.close()`, which waits for upgraded sockets too.
-   * @param options - code, reason, and the deadline in ms after which sockets are destroyed
-   * @returns resolves once every connection is closed
-   */
-  close(options?: ShutdownOptions): Promise<void> {
-    return this.#registry.shutdown(options);
+  #warnUnmounted(emit: ((event: 'error', error: unknown) => boolean) | undefined): void {
+    if (this.#hasWarned || !emit) return;
+    this.#hasWarned = true;
+    const message =
+      '@wsroute/koa: an upgrade request went through the app without ws.middleware(): ' +
+      'mount it first (app.use(ws.middleware())) so that a thrown Boom is answered with its status';
+    emit('error', new TypeError(message));
   }
 
   #upgradeFor(ctx: UpgradeCarrier): WebSocketUpgrade | undefined {
-    const entry = this.#pending.get(ctx.req);
-    if (!entry) return undefined;
-    entry.upgrade ??= new WebSocketUpgrade(entry.pending, ctx);
-    return entry.upgrade;
-  }
-
-  #refusal(request: IncomingMessage): HandshakeError | undefined {
-    const limitError = checkHeaderLimits(request.rawHeaders, this.#headerLimits);
-    if (limitError) return limitError;
-    return this.#registry.isShuttingDown ? shuttingDownError() : undefined;
-  }
-
-  #handleUpgrade(
-    handler: (request: IncomingMessage, response: ServerResponse) => Promise<void>,
-    request: IncomingMessage,
-    socket: Duplex,
-    head: Buffer,
-  ): void {
-    const release = once(guardUpgradeSocket(socket, this.#handshakeTimeout));
-    const refusal = this.#refusal(request);
-    if (refusal) {
-      release();
-      reject(socket, refusal);
-      return;
+    const exchange = exchangeOf(ctx.req);
+    if (!exchange) return undefined;
+    let upgrade = this.#upgrades.get(exchange);
+    if (!upgrade) {
+      upgrade = new WebSocketUpgrade(exchange, ctx);
+      this.#upgrades.set(exchange, upgrade);
     }
-    const entry: PendingEntry = {
-      pending: { request, socket, head, registry: this.#registry, release },
-      upgrade: undefined,
-    };
-    this.#pending.set(request, entry);
-    const response = createUpgradeResponse(request);
-    handler(request, response)
-      .then(() => entry.upgrade?.expire() ?? false)
-      .then(
-        (isAccepted) => {
-          this.#pending.delete(request);
-          if (isAccepted) return;
-          release();
-          sendOnSocket(response, socket);
-        },
-        () => {
-          // Koa's handler catches errors itself; reaching here means its error handling failed.
-          this.#pending.delete(request);
-          release();
-          reject(socket, internalError());
-        },
-      );
+    return upgrade;
   }
 }
 
 /**
  * Creates the websocket support of one Koa application.
- * @param options - handshake limits
- * @returns the instance: `middleware()`, `route()`, `attach()`, `close()`
- * @throws TypeError for an invalid limit
+ * @param options - handshake limits, shutdown deadline, error listener
+ * @returns the instance: `middleware()`, `route()`, `attach()`, `close()`, `connections`
+ * @throws TypeError for an invalid option
  */
 export function wsroute(options?: KoaWebSocketOptions): KoaWebSocket {
   return new KoaWebSocket(options);

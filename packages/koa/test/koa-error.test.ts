@@ -1,5 +1,6 @@
 import Boom from '@hapi/boom';
-import { HandshakeErrorCode, handshakeError, isHandshakeError } from '@wsroute/core';
+import { HandshakeErrorCode, isHandshakeError } from '@wsroute/core';
+import { handshakeError } from '@wsroute/core/adapter';
 import t from 'tap';
 import { toKoaError, upgradeRequired } from '../src/koa-error.js';
 

@@ -283,7 +283,8 @@ t.test('subprotocols are per route', async (t) => {
         protocols: {
           'json.v1': defineProtocol({
             codec: jsonCodec<Ping, { pong: number }>(),
-            validate: (message) => typeof message.ping === 'number',
+            validate: (message): message is Ping =>
+              typeof (message as Partial<Ping> | null)?.ping === 'number',
             handler: {
               onMessage(connection, message) {
                 connection.send({ pong: message.ping });

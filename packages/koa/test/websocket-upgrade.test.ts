@@ -1,7 +1,8 @@
 import { once } from 'node:events';
 import { get, type IncomingMessage } from 'node:http';
 import Boom from '@hapi/boom';
-import { type Connection, createRoute, isHandshakeError } from '@wsroute/core';
+import { type Connection, isHandshakeError } from '@wsroute/core';
+import { createRoute } from '@wsroute/core/adapter';
 import t from 'tap';
 import { WebSocketUpgrade } from '../src/index.js';
 import {

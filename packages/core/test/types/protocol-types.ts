@@ -3,7 +3,7 @@
  * message types, route options and the node attachment's `upgrade` hook.
  */
 import type { IncomingMessage } from 'node:http';
-import type { Connection } from '../../src/connection.js';
+import type { AnyConnection, Connection } from '../../src/connection-types.js';
 import { WebSocketServer } from '../../src/node-server.js';
 import {
   defineProtocol,
@@ -28,15 +28,25 @@ interface User {
 type ChatIn = { readonly type: 'say'; readonly text: string };
 type ChatOut = { readonly type: 'message'; readonly from: string; readonly text: string };
 
+/** A validator is a type guard over `unknown`: decoded JSON is whatever the peer sent. */
+function isChatIn(message: unknown): message is ChatIn {
+  return (
+    typeof message === 'object' &&
+    message !== null &&
+    (message as { type?: unknown }).type === 'say' &&
+    typeof (message as { text?: unknown }).text === 'string'
+  );
+}
+
 // A typed JSON protocol: handlers receive ChatIn, send() takes only ChatOut, data is User.
 export const chat = defineProtocol<User, ChatIn, ChatOut>({
-  codec: jsonCodec<ChatIn, ChatOut>(),
-  validate: (message) => message.type === 'say',
+  codec: jsonCodec(),
+  validate: isChatIn,
   handler: {
     onMessage(connection, message) {
       expectEqual<typeof message, ChatIn>(true);
       expectEqual<typeof connection.data, User>(true);
-      expectEqual<typeof connection, Connection<User, ChatOut, ChatIn>>(true);
+      expectEqual<typeof connection, Connection<User, ChatIn, ChatOut>>(true);
       connection.send({ type: 'message', from: connection.data.name, text: message.text });
       // @ts-expect-error a string is not this protocol's outgoing type
       connection.send('hello');
@@ -75,12 +85,52 @@ export const text = defineProtocol({
   },
 });
 
-defineProtocol({
-  // @ts-expect-error the validator must take the codec's incoming type
+// Without type arguments, the guard types the handlers' messages; the codec types send().
+export const inferred = defineProtocol({
+  codec: jsonCodec<unknown, ChatOut>(),
+  validate: isChatIn,
+  handler: {
+    onMessage(connection, message) {
+      expectEqual<typeof message, ChatIn>(true);
+      expectEqual<Parameters<typeof connection.send>[0], ChatOut>(true);
+    },
+  },
+});
+
+// A codec's claim without a validator types the messages too.
+export const claimed = defineProtocol({
   codec: jsonCodec<ChatIn, ChatOut>(),
-  validate: (m: number) => m > 0,
+  handler: {
+    onMessage(_connection, message) {
+      expectEqual<typeof message, ChatIn>(true);
+    },
+  },
+});
+
+defineProtocol({
+  codec: jsonCodec<ChatIn, ChatOut>(),
+  // @ts-expect-error the validator receives `unknown`: it must not assume the codec's claim
+  validate: (m: ChatIn) => m.text !== '',
   handler: {},
 });
+
+// Handlers may return anything: `send()`'s boolean, a promise, nothing.
+export const echoes = defineProtocol({
+  handler: { onMessage: (connection, message) => connection.send(message) },
+});
+
+// Any connection (e.g. of a hub's set) knows its path and protocol; sendRaw() sends frames
+// as they are, send() goes through the connection's own codec.
+export function broadcast(connections: ReadonlySet<AnyConnection>): void {
+  for (const connection of connections) {
+    expectEqual<typeof connection.path, string>(true);
+    expectEqual<typeof connection.protocol, string | undefined>(true);
+    connection.sendRaw('hello');
+    connection.sendRaw(new Uint8Array(2));
+    // @ts-expect-error sendRaw takes text or bytes only
+    connection.sendRaw({ type: 'message' });
+  }
+}
 
 // Protocols with different message types sit side by side in one route; a bare handler object
 // is a raw protocol.

@@ -2,7 +2,13 @@
  * Type tests, checked by `tsc -b` (never run): the `websocket` route option, the data its
  * handlers see, `defineWebSocketRoute`, the decorators and the plugin's options.
  */
-import type { AnyConnection, Connection, RawMessage, RawOutgoing } from '@wsroute/core';
+import type {
+  AnyConnection,
+  Connection,
+  RawMessage,
+  RawOutgoing,
+  WebSocketHub,
+} from '@wsroute/core';
 import { defineProtocol, jsonCodec } from '@wsroute/core';
 import Fastify, { type FastifyRequest } from 'fastify';
 import type WebSocket from 'ws';
@@ -14,6 +20,7 @@ import {
   type WsrouteOptions,
   wsroute,
 } from '../../src/index.js';
+import { injectWS } from '../../src/testing.js';
 
 /** true when A and B are the same type (not merely assignable). */
 type Equal<A, B> =
@@ -118,7 +125,7 @@ const chatV2 = defineProtocol<RequestData, In, Out>({
   codec: jsonCodec<In, Out>(),
   handler: {
     onMessage(connection, message) {
-      expectEqual<typeof connection, Connection<RequestData, Out, In>>(true);
+      expectEqual<typeof connection, Connection<RequestData, In, Out>>(true);
       connection.send({ echo: message.text });
       // @ts-expect-error chat.v2 sends Out
       connection.send('raw');
@@ -183,13 +190,17 @@ app.route({
 });
 
 // Decorators.
-expectEqual<ReturnType<typeof app.injectWS>, Promise<WebSocket>>(true);
 expectEqual<typeof app.websocketConnections, ReadonlySet<AnyConnection>>(true);
+expectEqual<typeof app.websocket, WebSocketHub>(true);
+expectEqual<typeof app.websocket.connections, ReadonlySet<AnyConnection>>(true);
 // @ts-expect-error read-only
 app.websocketConnections = new Set();
-app.injectWS('/chat', { protocols: ['chat.v2'], headers: { authorization: 'x' }, timeout: 100 });
+
+// The test helper lives in its own entry point.
+expectEqual<ReturnType<typeof injectWS>, Promise<WebSocket>>(true);
+injectWS(app, '/chat', { protocols: ['chat.v2'], headers: { authorization: 'x' }, timeout: 100 });
 // @ts-expect-error protocols are strings
-app.injectWS('/chat', { protocols: [1] });
+injectWS(app, '/chat', { protocols: [1] });
 
 // Core's raw types stay the defaults.
 expectEqual<RawOutgoing, string | Uint8Array>(true);

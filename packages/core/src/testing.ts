@@ -1,21 +1,33 @@
 /**
- * `app.injectWS()`: a real `ws` client connected to the app's HTTP server through a loopback
- * socket pair, so tests need not call `listen()`. The server side of the pair is handed to the
- * server as a new connection: Node parses the request, emits `'upgrade'` and the plugin runs
- * the route's hooks exactly as for a remote client.
+ * `@wsroute/core/testing`: `injectWebSocket(server, path)`, a real `ws` client connected to a
+ * `node:http` server through a loopback socket pair, so tests need not call `listen()`. The
+ * server side of the pair is handed to the server as a new connection: Node parses the
+ * request, emits `'upgrade'` and the entry point runs its hooks and middleware exactly as for a
+ * remote client. Kept out of the main entry so production code does not load a client library;
+ * needs `ws` (and `@types/ws` for TypeScript).
  * @module
  */
 import { once } from 'node:events';
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, Server } from 'node:http';
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
-import type { FastifyInstance } from 'fastify';
 import type WebSocket from 'ws';
-import type { InjectWSOptions } from './types.js';
+
+/** Options of {@link injectWebSocket}. */
+export interface InjectWSOptions {
+  /** Subprotocols to offer, in order of preference. @default [] */
+  readonly protocols?: string | readonly string[];
+  /** Extra request headers (e.g. `authorization`, `origin`). @default {} */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Whether to offer permessage-deflate. @default false */
+  readonly perMessageDeflate?: boolean;
+  /** Time allowed for the handshake, in ms. @default 5000 */
+  readonly timeout?: number;
+}
 
 /** Default handshake timeout of the injected client, in ms. */
 const INJECT_TIMEOUT_MS = 5_000;
 
-/** Why `injectWS()` failed: the server refused the upgrade with a plain HTTP answer. */
+/** Why `injectWebSocket()` failed: the server refused the upgrade with a plain HTTP answer. */
 export class InjectWSError extends Error {
   /** The HTTP status of the answer (e.g. 401, 404, 426). */
   readonly statusCode: number;
@@ -53,7 +65,9 @@ async function loadWebSocket(): Promise<typeof WebSocket> {
   try {
     return (await import('ws')).default;
   } catch (cause) {
-    throw new Error('app.injectWS() needs the `ws` package: npm install --save-dev ws', { cause });
+    throw new Error('injectWebSocket() needs the `ws` package: npm install --save-dev ws', {
+      cause,
+    });
   }
 }
 
@@ -68,24 +82,31 @@ async function readBody(response: IncomingMessage): Promise<string> {
 }
 
 /**
- * Opens a websocket client to a route of `app`. See `FastifyInstance.injectWS`.
- * @param app - the Fastify instance (made ready first)
+ * Opens a real `ws` client to `path` over a loopback socket handed to `server` (which needs
+ * not listen). Resolves once the 101 was received and checked: `ws` verifies the accept key
+ * and that the answered subprotocol was offered (and that one was answered when some were
+ * offered).
+ * @example
+ * ```ts
+ * import { injectWebSocket } from '@wsroute/core/testing';
+ * const ws = await injectWebSocket(server, '/chat', { protocols: ['chat.v2'] });
+ * ```
+ * @param server - the `node:http` server the entry point is attached to
  * @param path - request target, e.g. `/chat?room=1`
  * @param options - protocols, headers, compression, timeout
  * @returns the open client; close or terminate it when done
  * @throws InjectWSError when the server answers anything but a 101; the `ws` client's error
  *   when the 101 is wrong (accept key, subprotocol) or the handshake times out
  */
-export async function injectWS(
-  app: FastifyInstance,
+export async function injectWebSocket(
+  server: Server,
   path: string,
   options: InjectWSOptions = {},
 ): Promise<WebSocket> {
-  if (!path.startsWith('/')) throw new TypeError('injectWS: the path starts with /');
+  if (!path.startsWith('/')) throw new TypeError('injectWebSocket: the path starts with /');
   const Client = await loadWebSocket();
-  await app.ready();
-  const { client, server } = await socketPair();
-  app.server.emit('connection', server);
+  const { client, server: serverSide } = await socketPair();
+  server.emit('connection', serverSide);
   const protocols = typeof options.protocols === 'string' ? [options.protocols] : options.protocols;
   const ws = new Client(`ws://localhost${path}`, protocols ? [...protocols] : [], {
     headers: { ...options.headers },

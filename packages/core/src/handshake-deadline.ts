@@ -1,0 +1,128 @@
+/**
+ * The handshake deadline from the first byte: Node emits `'upgrade'` only once the request's
+ * headers are complete, so a client that never finishes them is cut here, by one sweep timer
+ * per server, within `handshakeTimeout` of connecting (408, then the socket is ended).
+ *
+ * Only the first request of each TCP connection is watched: later requests of a keep-alive
+ * connection are covered by Node's own `headersTimeout`, and an upgrade that follows a plain
+ * request starts its deadline at the `'upgrade'` event.
+ * @module
+ */
+import type { Server } from 'node:http';
+import { Server as HttpsServer } from 'node:https';
+import type { Duplex } from 'node:stream';
+import { HandshakeErrorCode, handshakeError } from './errors.js';
+import { reject } from './http-reject.js';
+
+/** Fewest ms between two sweeps. */
+const MIN_SWEEP_MS = 5;
+
+/** The deadline watching each socket, for the shared `'close'` listener. */
+const watchers = new WeakMap<Duplex, HandshakeDeadline>();
+
+function onWatchedSocketClose(this: Duplex): void {
+  watchers.get(this)?.forget(this);
+}
+
+/** The `'request'` listeners deadlines add, told apart from the application's own. */
+const ownListeners = new WeakSet<object>();
+
+/**
+ * The application's `'request'` listeners of a server, without those the handshake deadline
+ * added (it watches when each connection's first request arrives).
+ * @param server - a `node:http` or `node:https` server
+ * @returns the listeners, in order
+ */
+export function requestListenersOf(server: Server): unknown[] {
+  return server.listeners('request').filter((listener) => !ownListeners.has(listener));
+}
+
+/** Watches the sockets of attached servers until their first request's headers arrive. */
+export class HandshakeDeadline {
+  readonly #timeout: number;
+  readonly #period: number;
+  /** Sockets whose first request has not arrived, with the time they connected. */
+  readonly #waiting = new Map<Duplex, number>();
+  /** When each socket connected, until its first request (kept weakly for `'upgrade'`). */
+  readonly #connectedAt = new WeakMap<Duplex, number>();
+  #sweeper: NodeJS.Timeout | undefined;
+  readonly #onConnection = (socket: Duplex): void => this.#watch(socket);
+  readonly #onRequest = (request: { readonly socket: Duplex }): void => {
+    this.forget(request.socket);
+    this.#connectedAt.delete(request.socket);
+  };
+  readonly #onUpgrade = (_request: unknown, socket: Duplex): void => this.forget(socket);
+
+  /** @param timeout - `handshakeTimeout` in ms */
+  constructor(timeout: number) {
+    ownListeners.add(this.#onRequest);
+    this.#timeout = timeout;
+    this.#period = Math.max(MIN_SWEEP_MS, Math.floor(timeout / 10));
+  }
+
+  /**
+   * Watches every new connection of a server.
+   * @param server - a `node:http` or `node:https` server
+   * @returns stops watching it
+   */
+  watch(server: Server): () => void {
+    // An https server parses HTTP on the TLS socket, the one its 'upgrade' event carries.
+    const event = server instanceof HttpsServer ? 'secureConnection' : 'connection';
+    server.on(event, this.#onConnection);
+    server.on('request', this.#onRequest);
+    server.on('upgrade', this.#onUpgrade);
+    return () => {
+      server.off(event, this.#onConnection);
+      server.off('request', this.#onRequest);
+      server.off('upgrade', this.#onUpgrade);
+    };
+  }
+
+  /**
+   * Milliseconds left for an upgrade on this socket: the deadline counts from the first byte
+   * of its first request (approximated by the connection), or from now for a later request.
+   * @param socket - the socket of an `'upgrade'` event
+   * @returns the time left, never negative
+   */
+  remaining(socket: Duplex): number {
+    const connectedAt = this.#connectedAt.get(socket);
+    if (connectedAt === undefined) return this.#timeout;
+    return Math.max(0, connectedAt + this.#timeout - Date.now());
+  }
+
+  /**
+   * Stops watching a socket: its first request arrived, or it closed.
+   * @param socket - a watched socket
+   */
+  forget(socket: Duplex): void {
+    if (!this.#waiting.delete(socket)) return;
+    watchers.delete(socket);
+    socket.off('close', onWatchedSocketClose);
+  }
+
+  #watch(socket: Duplex): void {
+    const now = Date.now();
+    this.#waiting.set(socket, now);
+    this.#connectedAt.set(socket, now);
+    watchers.set(socket, this);
+    socket.on('close', onWatchedSocketClose);
+    if (!this.#sweeper) {
+      this.#sweeper = setInterval(() => this.#sweep(), this.#period);
+      this.#sweeper.unref();
+    }
+  }
+
+  #sweep(): void {
+    // Cut a sweep early rather than late: within the deadline, never past it.
+    const limit = Date.now() - this.#timeout + this.#period;
+    for (const [socket, connectedAt] of this.#waiting) {
+      if (connectedAt > limit) continue;
+      this.forget(socket);
+      reject(socket, handshakeError(408, HandshakeErrorCode.HandshakeTimeout, 'Request Timeout'));
+    }
+    if (this.#waiting.size === 0) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = undefined;
+    }
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * What every entry point offers the application once routes are declared: its open
+ * connections and graceful shutdown. The `node:http` attachment, the Express and Koa
+ * middleware objects and the Fastify plugin's `app.websocket` all are hubs.
+ * @module
+ */
+import type { AnyConnection } from './connection-types.js';
+import type { ShutdownOptions } from './registry.js';
+import type { UpgradeLifecycle } from './upgrade-lifecycle.js';
+
+/** The application's view of one entry point. */
+export class WebSocketHub {
+  readonly #lifecycle: UpgradeLifecycle;
+
+  /**
+   * Made by the entry points (`new WebSocketServer()`, `wsroute()` of each adapter).
+   * @param lifecycle - the entry point's upgrade lifecycle (`@wsroute/core/adapter`)
+   */
+  constructor(lifecycle: UpgradeLifecycle) {
+    this.#lifecycle = lifecycle;
+  }
+
+  /**
+   * The open connections of every route of this entry point. Each knows its `path` and
+   * negotiated `protocol`; `sendRaw()` sends exact frames whatever its codec.
+   */
+  get connections(): ReadonlySet<AnyConnection> {
+    return this.#lifecycle.connections;
+  }
+
+  /**
+   * Closes every connection with 1001 (or `options.code`) and refuses new upgrades with 503
+   * (`WS_SHUTTING_DOWN`). Closing the server (or app) does this too.
+   * @param options - code, reason, and the deadline after which sockets are destroyed
+   * @returns resolves once every connection is closed
+   */
+  close(options?: ShutdownOptions): Promise<void> {
+    return this.#lifecycle.shutdown(options);
+  }
+}

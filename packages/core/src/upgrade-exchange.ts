@@ -1,0 +1,318 @@
+/**
+ * One upgrade request while the framework decides: its socket and the bytes that came with
+ * it, the handshake deadline, an ordinary `ServerResponse` on which the framework can still
+ * answer as plain HTTP (401, 404, a Boom), and the completion (negotiate → data → recheck →
+ * accept) that ends in a 101.
+ *
+ * ```
+ *   begin ─▶ pending ──complete()──▶ negotiating ──▶ accepted (101, the socket is a websocket)
+ *               │  ▲                     │ refused (Boom) or data threw: back to pending
+ *               │  └─────────────────────┘
+ *               ├── the framework answers on `response` ─────────▶ answered (socket ended)
+ *               ├── a 2xx from a plain route ────────────────────▶ answered 404 (WS_NOT_FOUND)
+ *               └── handshakeTimeout ────────────────────────────▶ answered 408
+ * ```
+ *
+ * The response is bound to the socket either at once (`early`: Fastify, Express), so the
+ * framework writes straight to it, or only when the framework's pipeline has ended without a
+ * 101 (`late`: Koa, whose `on-finished` would otherwise watch a socket that carries frames).
+ * @module
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { ConnectionOwner } from './connection.js';
+import type { AnyConnection } from './connection-types.js';
+import {
+  type HandshakeError,
+  HandshakeErrorCode,
+  handshakeError,
+  notFoundError,
+  shuttingDownError,
+} from './errors.js';
+import { isWebSocketUpgrade } from './handshake.js';
+import { endSocketGracefully, reject } from './http-reject.js';
+import { negotiate, type WebSocketRoute } from './route.js';
+import { accept } from './upgrade.js';
+import { createUpgradeResponse } from './upgrade-response.js';
+
+/** When the response of an exchange is bound to its socket. */
+export type ResponseBinding = 'early' | 'late';
+
+/** What {@link UpgradeExchange.complete} ended with. */
+export type UpgradeOutcome =
+  /** The 101 was written; the connection is open. */
+  | { readonly status: 'accepted'; readonly connection: AnyConnection }
+  /** The handshake was refused: answer `error` through the framework (it is a Boom). */
+  | { readonly status: 'refused'; readonly error: HandshakeError }
+  /** The socket is gone, timed out or was answered meanwhile: nothing is left to do. */
+  | { readonly status: 'gone' };
+
+/** What an exchange needs from its lifecycle. Internal. */
+export interface ExchangeHost extends ConnectionOwner {
+  /** Whether shutdown has begun: a connection accepted now would never be closed by it. */
+  readonly isShuttingDown: boolean;
+  /** A connection was accepted. */
+  onConnectionOpened(connection: AnyConnection): void;
+}
+
+/** The lifecycle that compiled each route: its connections join that entry point. */
+const routeOwners = new WeakMap<WebSocketRoute<never>, ExchangeHost>();
+
+/**
+ * Makes `host` the owner of the connections a route accepts, whichever entry point's exchange
+ * completes it (two Express instances may share one server). Internal.
+ * @param route - a compiled route
+ * @param host - its lifecycle
+ */
+export function setRouteOwner(route: WebSocketRoute<never>, host: ExchangeHost): void {
+  routeOwners.set(route, host);
+}
+
+const State = { Pending: 0, Negotiating: 1, Accepted: 2, Answered: 3 } as const;
+type State = (typeof State)[keyof typeof State];
+
+const GONE: UpgradeOutcome = { status: 'gone' };
+
+/** The path part of a request target, without query or fragment. */
+export function pathOf(url: string | undefined): string {
+  if (!url) return '/';
+  let end = url.length;
+  for (let i = 0; i < url.length; i++) {
+    const c = url.charCodeAt(i);
+    if (c === 0x3f || c === 0x23) {
+      end = i;
+      break;
+    }
+  }
+  return end === url.length ? url : url.slice(0, end);
+}
+
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
+/** One upgrade request in flight. Made by the lifecycle's `begin()`. */
+export class UpgradeExchange {
+  /** The upgrade request. */
+  readonly request: IncomingMessage;
+  /** Whether the request asks for `websocket` (not, e.g., `h2c`, which is plain HTTP/1.1). */
+  readonly isWebSocket: boolean;
+  readonly #socket: Duplex;
+  readonly #head: Buffer;
+  readonly #host: ExchangeHost;
+  readonly #binding: ResponseBinding;
+  #response: ServerResponse | undefined;
+  #state: State = State.Pending;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<unknown> | undefined;
+
+  /**
+   * @param host - the lifecycle
+   * @param request - the upgrade request
+   * @param socket - its raw socket
+   * @param head - bytes that arrived after the request headers
+   * @param binding - when the response is bound to the socket
+   * @param timeout - ms left of the handshake deadline
+   */
+  constructor(
+    host: ExchangeHost,
+    request: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    binding: ResponseBinding,
+    timeout: number,
+  ) {
+    this.#host = host;
+    this.request = request;
+    this.isWebSocket = isWebSocketUpgrade(request);
+    this.#socket = socket;
+    this.#head = head;
+    this.#binding = binding;
+    socket.on('error', destroyOnError);
+    this.#timer = setTimeout(() => this.#onTimeout(), Math.max(0, timeout));
+    this.#timer.unref();
+  }
+
+  /**
+   * The response the framework answers on, made on first use. An `early` one is bound to the
+   * socket now; a `late` one buffers until {@link UpgradeExchange.settle}. On a websocket
+   * upgrade, a 2xx written on it (a plain route answered) becomes 404 `WS_NOT_FOUND`: a success
+   * without 101 tells a websocket client nothing. Other upgrades (`h2c`) are plain HTTP/1.1.
+   */
+  get response(): ServerResponse {
+    this.#response ??= this.#createResponse();
+    return this.#response;
+  }
+
+  /** Whether the 101 was written. */
+  get isAccepted(): boolean {
+    return this.#state === State.Accepted;
+  }
+
+  /** Whether the socket may still get a 101: nothing answered, nothing timed out. */
+  get isUpgradable(): boolean {
+    if (this.#state === State.Accepted || this.#state === State.Answered) return false;
+    // A late response is only a candidate answer until the pipeline ends: an upgrade wins.
+    const response = this.#binding === 'early' ? this.#response : undefined;
+    if (response && (response.headersSent || response.writableEnded)) return false;
+    return !this.#socket.destroyed && !this.#socket.writableEnded;
+  }
+
+  /**
+   * Completes the handshake against a route: negotiates, resolves the connection's data,
+   * rechecks that the socket is still upgradable and the server not shutting down, then writes
+   * the 101 and starts the connection.
+   * @param route - the compiled route
+   * @param resolveData - builds the connection's data; runs only once negotiation succeeded
+   * @returns the outcome; a refusal is for the caller to answer through its framework
+   * @throws what `resolveData` throws (the framework answers it); an Error when called while
+   *   another completion runs or after the exchange ended
+   */
+  complete<TData>(
+    route: WebSocketRoute<TData>,
+    resolveData: () => TData | Promise<TData>,
+  ): Promise<UpgradeOutcome> {
+    if (this.#state !== State.Pending) {
+      const reason = this.#state === State.Negotiating ? 'is being upgraded' : 'was answered';
+      return Promise.reject(new Error(`wsroute: this request ${reason} already`));
+    }
+    if (!this.isUpgradable) return Promise.resolve(GONE);
+    this.#state = State.Negotiating;
+    const running = this.#complete(route, resolveData).finally(() => {
+      if (this.#state === State.Negotiating) this.#state = State.Pending;
+    });
+    this.#running = running;
+    return running;
+  }
+
+  async #complete<TData>(
+    route: WebSocketRoute<TData>,
+    resolveData: () => TData | Promise<TData>,
+  ): Promise<UpgradeOutcome> {
+    const negotiated = negotiate(this.request, route);
+    const handshake = 'then' in negotiated ? await negotiated : negotiated;
+    if ('isBoom' in handshake) return { status: 'refused', error: handshake };
+    const data = await resolveData();
+    if (!this.isUpgradable) return GONE;
+    const owner = routeOwners.get(route as WebSocketRoute<never>) ?? this.#host;
+    // Shutdown may have begun while the hooks ran: it would never close this connection.
+    if (owner.isShuttingDown) return { status: 'refused', error: shuttingDownError() };
+    this.#state = State.Accepted;
+    this.#release();
+    if (this.#response && this.#binding === 'early') {
+      this.#response.detachSocket(this.#socket as Socket);
+    }
+    const connection = accept(
+      this.#socket,
+      this.#head,
+      handshake,
+      data,
+      pathOf(this.request.url),
+      owner,
+    );
+    if (!connection) return GONE;
+    owner.onConnectionOpened(connection);
+    return { status: 'accepted', connection };
+  }
+
+  /**
+   * Answers on the raw socket, bypassing the framework: for entry points without one, and for
+   * answers the framework cannot give (its pipeline threw). Does nothing once answered.
+   * @param error - the rejection; anything that is not a Boom gives a generic 500
+   */
+  reject(error: unknown): void {
+    if (this.#state === State.Accepted || this.#state === State.Answered) return;
+    this.#state = State.Answered;
+    this.#release();
+    const response = this.#response;
+    if (response?.headersSent && !response.writableEnded) {
+      // A response that started cannot carry another answer.
+      this.#socket.destroy();
+      return;
+    }
+    if (response && this.#binding === 'early') response.detachSocket(this.#socket as Socket);
+    reject(this.#socket, error as HandshakeError);
+  }
+
+  /**
+   * The framework's pipeline has ended: waits for a completion still running; unless it
+   * accepted, a `late` response is bound now and sends what the framework wrote.
+   * @returns whether the request was upgraded
+   */
+  async settle(): Promise<boolean> {
+    await this.#running?.catch(() => undefined);
+    if (this.#state === State.Accepted) return true;
+    if (this.#state === State.Answered) return false;
+    this.#state = State.Answered;
+    if (this.#binding === 'late') this.#bindLate();
+    return false;
+  }
+
+  #createResponse(): ServerResponse {
+    const response = createUpgradeResponse(this.request);
+    // An own property of our own response, not a patch of a framework's prototype (Express
+    // swaps the prototype of `res` but keeps own properties). Node calls `this.writeHead` for
+    // implicit headers too, so every answer passes here.
+    const writeHead = response.writeHead;
+    const exchange = this;
+    response.writeHead = function writeHeadOnUpgrade(
+      this: ServerResponse,
+      ...args: Parameters<ServerResponse['writeHead']>
+    ): ServerResponse {
+      const isSuccess = args[0] >= 200 && args[0] < 300;
+      if (isSuccess && exchange.isWebSocket && exchange.#state !== State.Accepted) {
+        exchange.#refusePlainSuccess();
+        return this;
+      }
+      return writeHead.apply(this, args);
+    } as ServerResponse['writeHead'];
+    if (this.#binding === 'early') this.#bind(response);
+    return response;
+  }
+
+  #bind(response: ServerResponse): void {
+    const socket = this.#socket;
+    response.assignSocket(socket as Socket);
+    response.once('finish', () => {
+      this.#state = State.Answered;
+      this.#release();
+      response.detachSocket(socket as Socket);
+      endSocketGracefully(socket);
+    });
+    response.once('close', () => {
+      if (this.#state !== State.Accepted) this.#release();
+    });
+  }
+
+  #bindLate(): void {
+    const socket = this.#socket;
+    // Gone, or already answered 408.
+    if (socket.destroyed || !socket.writable) {
+      this.#release();
+      return;
+    }
+    this.#bind(this.response);
+  }
+
+  /** Takes the socket from the response (which then writes nowhere) and answers 404 on it. */
+  #refusePlainSuccess(): void {
+    if (this.#state === State.Answered) return;
+    this.#state = State.Answered;
+    this.#release();
+    if (this.#binding === 'early') this.#response?.detachSocket(this.#socket as Socket);
+    reject(this.#socket, notFoundError());
+  }
+
+  #onTimeout(): void {
+    this.#timer = undefined;
+    const error = handshakeError(408, HandshakeErrorCode.HandshakeTimeout, 'Handshake timed out');
+    this.reject(error);
+  }
+
+  #release(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#socket.off('error', destroyOnError);
+  }
+}

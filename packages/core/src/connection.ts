@@ -100,6 +100,7 @@ export class Connection<TData = unknown, TOut = RawOutgoing, TIn = RawMessage> {
       expectMasked: true,
       maxPayload: init.options.maxPayload,
       maxFragments: init.options.maxFragments,
+      maxBufferedBytes: init.options.maxBufferedBytes,
       ...(init.deflate ? { inflater: init.deflate } : {}),
     });
     // Without compression nothing is ever queued, so no callbacks are needed.

@@ -5,6 +5,7 @@ import {
   FrameParser,
   type FrameParserOptions,
   type FrameParserSink,
+  HELD_FRAME_COST,
   type MessageInflater,
 } from '../src/frame-parser.js';
 
@@ -434,6 +435,75 @@ t.test('accepts any number of fragments when maxFragments is Infinity', async (t
 });
 
 // ---------------------------------------------------------------------------------------------
+// Held fragments and maxBufferedBytes
+
+const UNLIMITED_FRAGMENTS = { maxFragments: Number.POSITIVE_INFINITY } as const;
+
+t.test(
+  'fails with 1009 (WS_BUFFER_OVERFLOW) inside one chunk when tiny fragments exceed maxBufferedBytes',
+  async (t) => {
+    const maxBufferedBytes = 20_000;
+    const frames = [frame({ opcode: 1, payload: 'x', fin: false })];
+    for (let i = 0; i < 1000; i++) frames.push(frame({ opcode: 0, payload: 'x', fin: false }));
+    const chunk = Buffer.concat(frames);
+    t.ok(chunk.length < maxBufferedBytes, 'the chunk alone is within the cap');
+    const { parser, events } = setup({ ...UNLIMITED_FRAGMENTS, maxBufferedBytes });
+    parser.push(chunk);
+    t.same(events, [fail(1009, 'WS_BUFFER_OVERFLOW')], 'failed between frames of the chunk');
+    t.ok(parser.isStopped);
+    t.same(parse(chunk, UNLIMITED_FRAGMENTS), [], 'without the cap nothing fails');
+  },
+);
+
+t.test(
+  'keeps bufferedBytes within maxBufferedBytes until failing, empty fragments included',
+  async (t) => {
+    const maxBufferedBytes = 10_000;
+    for (const payload of ['', 'x']) {
+      const { parser, events } = setup({ ...UNLIMITED_FRAGMENTS, maxBufferedBytes });
+      parser.push(frame({ opcode: 2, payload, fin: false }));
+      let frames = 1;
+      let highest = parser.bufferedBytes;
+      while (events.length === 0 && frames < 1000) {
+        parser.push(frame({ opcode: 0, payload, fin: false }));
+        frames++;
+        if (events.length === 0) highest = Math.max(highest, parser.bufferedBytes);
+      }
+      t.same(events, [fail(1009, 'WS_BUFFER_OVERFLOW')], `${payload.length}-byte fragments`);
+      t.ok(highest <= maxBufferedBytes, `never above the cap before failing (${highest})`);
+      t.ok(
+        frames <= maxBufferedBytes / HELD_FRAME_COST + 1,
+        `failed by frame ${frames}: each held frame costs at least HELD_FRAME_COST`,
+      );
+    }
+  },
+);
+
+t.test('fails with 1009 at the header of a fragment that could not be held', async (t) => {
+  const { parser, events } = setup({ maxBufferedBytes: 1000 });
+  parser.push(frame({ opcode: 2, payload: Buffer.alloc(10), fin: false }));
+  // Only the header of a 2000-byte continuation: no payload byte has arrived.
+  parser.push(frame({ opcode: 0, payload: Buffer.alloc(2000) }).subarray(0, 8));
+  t.same(events, [fail(1009, 'WS_BUFFER_OVERFLOW')]);
+});
+
+t.test('charges nothing per frame for a message in a single frame', async (t) => {
+  // Exactly fits: 2 header bytes, 4 masking key bytes and 100 payload bytes, no frame cost.
+  const input = frame({ opcode: 2, payload: Buffer.alloc(100) });
+  t.same(parse(input, { maxBufferedBytes: input.length }), [binary(Buffer.alloc(100))]);
+});
+
+t.test('holds fragment payloads in owned memory, not in views of the pushed chunks', async (t) => {
+  const { parser, events } = setup();
+  const first = frame({ opcode: 2, payload: 'abc', fin: false });
+  parser.push(first);
+  first.fill(0); // a socket chunk the parser kept a view of would now read as zeros
+  const last = frame({ opcode: 0, payload: 'def' });
+  parser.push(last);
+  t.same(events, [binary(Buffer.from('abcdef'))]);
+});
+
+// ---------------------------------------------------------------------------------------------
 // UTF-8
 
 t.test('fails with 1007 on an unfragmented text message that is not UTF-8', async (t) => {
@@ -530,13 +600,23 @@ t.test('reports exactly one failure and ignores all input after it', async (t) =
   t.equal(parser.bufferedBytes, 0);
 });
 
-t.test('counts partial frames and collected fragments in bufferedBytes', async (t) => {
-  const { parser } = setup();
-  parser.push(frame({ opcode: 2, payload: Buffer.alloc(10), fin: false }));
-  t.equal(parser.bufferedBytes, 10, 'a collected fragment');
-  parser.push(frame({ opcode: 0, payload: Buffer.alloc(20) }).subarray(0, 9));
-  t.equal(parser.bufferedBytes, 13, 'plus 3 payload bytes of the next frame');
-});
+t.test(
+  'counts partial frames, held fragments and a cost per held frame in bufferedBytes',
+  async (t) => {
+    const { parser } = setup();
+    parser.push(frame({ opcode: 2, payload: Buffer.alloc(10), fin: false }));
+    // The 10 bytes sit in an owned buffer of the smallest capacity, 256 bytes: that is counted.
+    t.equal(parser.bufferedBytes, 256 + HELD_FRAME_COST, 'a held fragment');
+    parser.push(frame({ opcode: 0, payload: Buffer.alloc(20) }).subarray(0, 9));
+    t.equal(
+      parser.bufferedBytes,
+      256 + 2 * HELD_FRAME_COST + 3,
+      'plus the next frame, charged from its header on, and its 3 payload bytes so far',
+    );
+    parser.push(frame({ opcode: 0, payload: Buffer.alloc(20) }).subarray(9));
+    t.equal(parser.bufferedBytes, 0, 'nothing once the message is delivered');
+  },
+);
 
 t.test('queues bytes pushed from inside a sink callback', async (t) => {
   const order: string[] = [];
@@ -578,6 +658,10 @@ t.test('rejects invalid limits at construction', async (t) => {
   t.throws(() => new FrameParser(sink, { maxPayload: -1, maxFragments: 1 }), RangeError);
   t.throws(() => new FrameParser(sink, { maxPayload: Number.NaN, maxFragments: 1 }), RangeError);
   t.throws(() => new FrameParser(sink, { maxPayload: 1, maxFragments: 0 }), RangeError);
+  t.throws(
+    () => new FrameParser(sink, { maxPayload: 1, maxFragments: 1, maxBufferedBytes: -1 }),
+    RangeError,
+  );
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -11,6 +11,9 @@
  *
  *  Any violation, or a close frame ──▶ Stopped (all further input ignored)
  * ```
+ *
+ * While a payload is incomplete, the bytes already here are unmasked (large payloads) and, for
+ * uncompressed text, validated as UTF-8, so invalid text fails before the frame ends.
  * @module
  */
 import { CloseCode, isValidCloseCode } from './close-codes.js';
@@ -169,12 +172,18 @@ export class FrameParser {
   readonly #maxFragments: number;
   readonly #maxBufferedBytes: number;
   readonly #inflater: MessageInflater | undefined;
-  /** Made on the first fragmented text message: idle connections should cost little memory. */
+  /**
+   * Made on the first text message that is fragmented or arrives in pieces: idle connections
+   * should cost little memory.
+   */
   #utf8: Utf8Validator | undefined;
   /** The masking key as a 32-bit big-endian number; no buffer per connection. */
   #maskKey = 0;
-  /** Bytes of the current payload already unmasked in place while it arrived. */
-  #unmasked = 0;
+  /**
+   * Bytes of the current payload already handled while it arrived: unmasked in place (when
+   * masked) and, for uncompressed text, validated. Each byte is handled exactly once.
+   */
+  #processed = 0;
   #onInflated: ((err: WebSocketError | null, inflated?: Buffer) => void) | undefined;
 
   #state: State = State.Header;
@@ -278,11 +287,10 @@ export class FrameParser {
               0;
             this.#skip(4);
             this.#state = State.Payload;
-            this.#unmasked = 0;
             break;
           case State.Payload:
             if (this.#buffered < this.#payloadLength) {
-              this.#unmaskAhead();
+              this.#processArrived();
               return;
             }
             this.#readPayload();
@@ -383,49 +391,67 @@ export class FrameParser {
   }
 
   /**
-   * While a large masked payload is still arriving, unmasks what is already here, so the work
-   * overlaps the wait for the rest instead of adding to the message's latency at the end.
+   * Handles the payload bytes that arrived while the frame is still incomplete, so the work
+   * overlaps the wait for the rest: a large masked payload is unmasked as it arrives (instead of
+   * adding to the message's latency at the end), and an uncompressed text payload is unmasked
+   * and validated as it arrives, so invalid UTF-8 fails the connection as soon as it is received
+   * (RFC 6455 §8.1) rather than when its frame ends. A text frame that arrives whole never comes
+   * here and keeps the single native check of {@link isValidUtf8}.
    */
-  #unmaskAhead(): void {
-    if (!this.#isMasked || this.#payloadLength < UNMASK_AHEAD_THRESHOLD) return;
+  #processArrived(): void {
+    const isText = this.#isPlainText();
+    if (!isText && !(this.#isMasked && this.#payloadLength >= UNMASK_AHEAD_THRESHOLD)) return;
+    // The buffered bytes all belong to this payload: it is still incomplete.
     const available = this.#buffered;
-    if (available <= this.#unmasked) return;
-    MASK_SCRATCH.writeUInt32BE(this.#maskKey, 0);
-    // The bytes not yet unmasked are the newest ones, at the end of the chunk list: walk back
+    if (available <= this.#processed) return;
+    if (this.#isMasked) MASK_SCRATCH.writeUInt32BE(this.#maskKey, 0);
+    const validator = isText ? this.#textValidator() : undefined;
+    // The bytes not yet handled are the newest ones, at the end of the chunk list: walk back
     // over just those chunks (usually one), so a payload trickling in byte by byte costs O(1)
     // per chunk, not a walk over everything buffered.
     const chunks = this.#chunks;
     let index = chunks.length - 1;
-    let pending = available - this.#unmasked;
+    let pending = available - this.#processed;
     while (pending > chunks[index]!.length - (index === 0 ? this.#offset : 0)) {
       pending -= chunks[index]!.length - (index === 0 ? this.#offset : 0);
       index--;
     }
     for (; index < chunks.length; index++) {
       const chunk = chunks[index]!;
-      const start = chunk.length - pending;
-      unmaskAt(chunk.subarray(start), MASK_SCRATCH, this.#unmasked);
-      this.#unmasked += pending;
+      const bytes = chunk.subarray(chunk.length - pending);
+      if (this.#isMasked) unmaskAt(bytes, MASK_SCRATCH, this.#processed);
+      this.#processed += pending;
+      if (validator !== undefined && !validator.push(bytes)) {
+        this.#fail(INVALID_TEXT);
+        return;
+      }
       pending = chunks[index + 1]?.length ?? 0;
     }
   }
 
+  /** Whether the current frame carries uncompressed text: validated here, as it arrives. */
+  #isPlainText(): boolean {
+    return (
+      this.#opcode < Opcode.Close && this.#messageOpcode === Opcode.Text && !this.#isCompressed
+    );
+  }
+
   #readPayload(): void {
     const data = this.#take(this.#payloadLength);
-    if (this.#isMasked) {
+    const done = this.#processed;
+    if (this.#isMasked && done < data.length) {
       // The parser runs synchronously, so one shared scratch key serves every connection.
       MASK_SCRATCH.writeUInt32BE(this.#maskKey, 0);
-      const done = this.#unmasked;
       if (done === 0) unmask(data, MASK_SCRATCH);
-      else if (done < data.length) unmaskAt(data.subarray(done), MASK_SCRATCH, done);
-      this.#unmasked = 0;
+      else unmaskAt(data.subarray(done), MASK_SCRATCH, done);
     }
+    this.#processed = 0;
     this.#state = State.Header;
     if (this.#opcode === Opcode.Ping) this.#sink.onPing(data);
     else if (this.#opcode === Opcode.Pong) this.#sink.onPong(data);
     else if (this.#opcode === Opcode.Close) this.#readClose(data);
     else if (this.#isCompressed) this.#startInflate(data);
-    else this.#addFragment(data);
+    else this.#addFragment(data, this.#messageOpcode === Opcode.Text ? done : 0);
   }
 
   #readClose(data: Buffer): void {
@@ -440,10 +466,16 @@ export class FrameParser {
     this.#sink.onClose(code, data.toString('utf8', 2));
   }
 
-  /** Adds one frame's (inflated) payload to the message; delivers it on the final frame. */
-  #addFragment(data: Buffer): void {
+  /**
+   * Adds one frame's (inflated) payload to the message; delivers it on the final frame.
+   * @param data - the payload
+   * @param validated - how many leading bytes of a text payload were already validated while
+   *   they arrived (see {@link FrameParser.#processArrived})
+   */
+  #addFragment(data: Buffer, validated: number): void {
     const isText = this.#messageOpcode === Opcode.Text;
-    if (this.#isFinal && this.#fragments.length === 0) {
+    if (this.#isFinal && this.#fragments.length === 0 && validated === 0) {
+      // A whole message in one frame, arrived whole: one native check, no copy.
       if (isText && !isValidUtf8(data)) {
         this.#fail(INVALID_TEXT);
         return;
@@ -453,7 +485,7 @@ export class FrameParser {
       return;
     }
     // RFC 6455 §8.1: fail as soon as a fragment makes the text invalid, not at the end.
-    if (isText && !this.#textValidator().push(data)) {
+    if (isText && !this.#textValidator().push(validated === 0 ? data : data.subarray(validated))) {
       this.#fail(INVALID_TEXT);
       return;
     }
@@ -512,7 +544,7 @@ export class FrameParser {
     if (err) this.#fail([err.closeCode, err.code, err.message]);
     else if (this.#fragments.length + inflated.length > this.#maxPayload) {
       this.#fail([MessageTooBig, 'WS_MESSAGE_TOO_BIG', 'inflated message exceeds maxPayload']);
-    } else this.#addFragment(inflated);
+    } else this.#addFragment(inflated, 0);
     if (this.#isPauseReported && !this.isStopped) {
       this.#isPauseReported = false;
       this.#sink.onPausedChange?.(false);

@@ -536,6 +536,152 @@ t.test('accepts a code point split across fragments', async (t) => {
   t.same(parse(input), [text('€')]);
 });
 
+// ---------------------------------------------------------------------------------------------
+// UTF-8 validated as it arrives (RFC 6455 §8.1: fail as soon as the text cannot be valid)
+
+const KOSME = 'cebae1bdb9cf83cebcceb5';
+
+t.test(
+  'fails with 1007 when the invalid bytes of a text frame arrive in a later push',
+  async (t) => {
+    // Autobahn 6.4.3 and 6.4.4: one frame sent in three pieces, the last one never arrives.
+    const cases: Array<[string, string[], Partial<FrameParserOptions>]> = [
+      ['6.4.3: F4 90 80 80 after κόσμε', [KOSME, 'f4908080', '656469746564'], {}],
+      ['6.4.4: 90 after κόσμε F4', [`${KOSME}f4`, '90', '8080656469746564'], {}],
+      ['an unmasked server frame', [KOSME, 'ff', '6869'], { expectMasked: false }],
+      ['a 16-bit-length frame', ['61'.repeat(300), 'eda080', '62'.repeat(300)], {}],
+      ['a 64 KiB frame, unmasked ahead', ['61'.repeat(70_000), 'c0af', '62'.repeat(70_000)], {}],
+    ];
+    for (const [name, parts, options] of cases) {
+      const payload = hex(parts.join(''));
+      const mask = options.expectMasked === false ? null : undefined;
+      const bytes = frame({ opcode: 1, payload, mask });
+      const headerLength = bytes.length - payload.length;
+      const validEnd = headerLength + hex(parts[0]!).length;
+      const invalidEnd = validEnd + hex(parts[1]!).length;
+      const { parser, events } = setup(options);
+      parser.push(bytes.subarray(0, validEnd));
+      t.same(events, [], `${name}: a valid prefix is accepted`);
+      parser.push(bytes.subarray(validEnd, invalidEnd));
+      t.same(events, [fail(1007, 'WS_INVALID_UTF8')], `${name}: fails on the invalid bytes`);
+      t.ok(parser.isStopped, `${name}: the rest of the frame is not awaited`);
+    }
+  },
+);
+
+t.test(
+  'fails with 1007 on the byte that makes a text frame invalid, fed byte by byte',
+  async (t) => {
+    const cases: Array<[string, string, number]> = [
+      ['U+110000 after κόσμε', `${KOSME}f4908080656469746564`, 12],
+      ['0xFF inside κόσμε', 'cebaffe1bdb9', 2],
+      ['a surrogate', '6869eda080', 3],
+      ['an overlong "/" after a "/"', '2fc0af', 1],
+    ];
+    for (const [name, payloadHex, invalidAt] of cases) {
+      for (const isFragmented of [false, true]) {
+        const payload = hex(payloadHex);
+        // Fragmented: the first byte in a frame of its own, the rest (where every case turns
+        // invalid) in a continuation, so both headers come before the failing byte.
+        const bytes = isFragmented
+          ? Buffer.concat([
+              frame({ opcode: 1, payload: payload.subarray(0, 1), fin: false }),
+              frame({ opcode: 0, payload: payload.subarray(1) }),
+            ])
+          : frame({ opcode: 1, payload });
+        const failingByte = bytes.length - payload.length + invalidAt;
+        const { parser, events } = setup();
+        let failedAt = -1;
+        for (let i = 0; i < bytes.length && failedAt === -1; i++) {
+          parser.push(bytes.subarray(i, i + 1));
+          if (events.length > 0) failedAt = i;
+        }
+        const label = `${name}${isFragmented ? ', fragmented' : ''}`;
+        t.equal(failedAt, failingByte, `${label}: fails on frame byte ${failingByte}`);
+        t.same(events, [fail(1007, 'WS_INVALID_UTF8')], label);
+      }
+    }
+  },
+);
+
+t.test('accepts valid text split at every byte, across pushes and fragments', async (t) => {
+  const payload = Buffer.from('κόσμε €𝄞 ascii');
+  const inputs = [
+    frame({ opcode: 1, payload }),
+    frame({ opcode: 1, payload, mask: null }),
+    Buffer.concat([
+      frame({ opcode: 1, payload: payload.subarray(0, 5), fin: false }),
+      frame({ opcode: 9, payload: 'ping' }),
+      frame({ opcode: 0, payload: payload.subarray(5) }),
+    ]),
+  ];
+  for (const [index, input] of inputs.entries()) {
+    const options = index === 1 ? { expectMasked: false } : {};
+    for (let cut = 1; cut < input.length; cut++) {
+      const { parser, events } = setup(options);
+      parser.push(Buffer.from(input.subarray(0, cut)));
+      parser.push(Buffer.from(input.subarray(cut)));
+      const messages = events.filter((e) => e.type === 'message');
+      t.same(messages, [text(payload.toString())], `input ${index}, cut at ${cut}`, {
+        diagnostic: false,
+      });
+    }
+  }
+});
+
+t.test('validates text once: one native check when a frame arrives whole', async (t) => {
+  const utf8 = await import('../src/utf8.js');
+  const calls = { whole: 0, streamed: 0 };
+  class CountingValidator extends utf8.Utf8Validator {
+    override push(chunk: Uint8Array): boolean {
+      calls.streamed++;
+      return super.push(chunk);
+    }
+  }
+  const { FrameParser: CountingParser } = await t.mockImport<
+    typeof import('../src/frame-parser.js')
+  >('../src/frame-parser.js', {
+    '../src/utf8.js': {
+      isValidUtf8: (bytes: Uint8Array) => {
+        calls.whole++;
+        return utf8.isValidUtf8(bytes);
+      },
+      Utf8Validator: CountingValidator,
+    },
+  });
+  const messages: string[] = [];
+  const parser = new CountingParser(
+    { ...setup().sink, onMessage: (data) => void messages.push(data.toString()) },
+    { maxPayload: 1 << 20, maxFragments: 4 },
+  );
+  const payload = 'κόσμε '.repeat(1000);
+  // Copies: the parser unmasks in place.
+  const bytes = frame({ opcode: 1, payload });
+  parser.push(Buffer.from(bytes));
+  t.same(calls, { whole: 1, streamed: 0 }, 'a frame in one chunk: one native call');
+  const header = bytes.length - Buffer.byteLength(payload);
+  parser.push(Buffer.from(bytes.subarray(0, header)));
+  parser.push(Buffer.from(bytes.subarray(header)));
+  t.same(calls, { whole: 2, streamed: 0 }, 'a payload in one chunk after its header: the same');
+  parser.push(Buffer.from(bytes.subarray(0, 1000)));
+  parser.push(Buffer.from(bytes.subarray(1000)));
+  t.same(calls, { whole: 2, streamed: 2 }, 'a payload split in two: each part checked once');
+  t.same(messages, [payload, payload, payload]);
+});
+
+t.test('does not check compressed text as it arrives, only once inflated', async (t) => {
+  const inflater = new FakeInflater();
+  const { parser, events, until } = setup({ inflater });
+  // Deflate output is not UTF-8; a compressed frame arriving in pieces must not be checked.
+  const bytes = frame({ opcode: 1, rsv: 4, payload: deflate('déjà compressé') });
+  for (let i = 0; i < bytes.length; i++) parser.push(bytes.subarray(i, i + 1));
+  await until('message');
+  t.same(
+    events.filter((e) => e.type === 'message'),
+    [text('déjà compressé')],
+  );
+});
+
 t.test('does not check binary messages for UTF-8', async (t) => {
   t.same(parse(frame({ opcode: 2, payload: hex('ff') })), [binary(hex('ff'))]);
 });

@@ -595,14 +595,26 @@ export class FrameParser {
       return view;
     }
     const out = Buffer.allocUnsafe(count);
+    const chunks = this.#chunks;
     let written = 0;
+    let index = 0;
+    let offset = start;
     while (written < count) {
-      const chunk = this.#chunks[0]!;
-      const n = Math.min(chunk.length - this.#offset, count - written);
-      chunk.copy(out, written, this.#offset, this.#offset + n);
+      const chunk = chunks[index]!;
+      const n = Math.min(chunk.length - offset, count - written);
+      chunk.copy(out, written, offset, offset + n);
       written += n;
-      this.#skip(n);
+      offset += n;
+      if (offset === chunk.length) {
+        index++;
+        offset = 0;
+      }
     }
+    // One splice for every chunk consumed: shifting them off one by one costs O(chunks held)
+    // each, quadratic when a peer drips a large payload in tiny TCP segments.
+    chunks.splice(0, index);
+    this.#offset = offset;
+    this.#buffered -= count;
     return out;
   }
 

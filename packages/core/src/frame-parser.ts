@@ -395,8 +395,9 @@ export class FrameParser {
    * overlaps the wait for the rest: a large masked payload is unmasked as it arrives (instead of
    * adding to the message's latency at the end), and an uncompressed text payload is unmasked
    * and validated as it arrives, so invalid UTF-8 fails the connection as soon as it is received
-   * (RFC 6455 §8.1) rather than when its frame ends. A text frame that arrives whole never comes
-   * here and keeps the single native check of {@link isValidUtf8}.
+   * (RFC 6455 §8.1) rather than when its frame ends. A text payload that arrives in one chunk
+   * (with its header or after it) is never validated here and keeps the single native check of
+   * {@link isValidUtf8}.
    */
   #processArrived(): void {
     const isText = this.#isPlainText();

@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { echoClients, expectEcho, expectFailure } from '../helpers/conformance.js';
-import { type FrameSpec, frame, OP } from '../helpers/raw-client.js';
+import { type FrameSpec, frame, OP, type RawClient } from '../helpers/raw-client.js';
 
 const open = await echoClients(t);
 
@@ -25,7 +25,8 @@ function fragmented(bytes: Buffer, size: number): Buffer {
 }
 
 const HELLO = Buffer.from('Hello-µ@ßöäüàá-UTF-8!!');
-const KOSME = hex('cebae1bdb9cf83cebcceb5');
+const KOSME_HEX = 'cebae1bdb9cf83cebcceb5';
+const KOSME = hex(KOSME_HEX);
 
 t.test('6.1 empty text messages and empty fragments are valid', async (t) => {
   const client = await open(t);
@@ -146,8 +147,8 @@ t.test('a code point split across fragments is reassembled, not rejected', async
 const FAIL_FAST: ReadonlyArray<readonly [string, string[]]> = [
   ['6.4.1 the invalid bytes fill the second fragment', ['cebae1bdb9cf83cebcceb5', 'f4908080']],
   ['6.4.2 the invalid sequence starts the second fragment', ['cebae1bdb9cf83cebcceb5f4', '90']],
-  ['6.4.3 an invalid prefix (F4 90) ends a fragment', ['cebae1bdb9cf83cebcceb5', 'f490']],
-  ['6.4.4 an invalid byte in the middle of the first fragment', ['ceba' + 'ff' + 'e1bdb9']],
+  ['an invalid prefix (F4 90) ends a fragment', ['cebae1bdb9cf83cebcceb5', 'f490']],
+  ['an invalid byte in the middle of the first fragment', ['ceba' + 'ff' + 'e1bdb9']],
   ['a surrogate prefix (ED A0) ends the first fragment', ['6869eda0']],
 ];
 
@@ -163,5 +164,80 @@ for (const [name, sent] of FAIL_FAST) {
     });
     // No final fragment was ever sent: the server had to decide on the fragments alone.
     t.same(await expectFailure(t, client, 1007), [], 'failed while the message was still open');
+  });
+}
+
+/** Writes `bytes` and resolves once the socket has handed them to the kernel. */
+function flush(client: RawClient, bytes: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    client.socket.write(bytes, (error) => (error ? reject(error) : resolve()));
+  });
+}
+
+const EDITED = Buffer.from('edited').toString('hex');
+
+/**
+ * A frame cut in three: the valid part (after an optional first fragment sent whole), the
+ * invalid bytes, and the rest, which is never sent.
+ */
+interface ChoppedFrame {
+  /** A first fragment sent whole before the chopped frame, which is then its continuation. */
+  readonly first?: string;
+  readonly valid: string;
+  readonly invalid: string;
+  readonly rest: string;
+}
+
+/**
+ * 6.4 fail fast inside a frame (RFC 6455 §8.1): the header and a valid prefix are written,
+ * then the invalid bytes, and the rest of the frame is withheld. 6.4.3 and 6.4.4 are one frame
+ * cut so; 6.4.1 and 6.4.2 are the same bytes sent as fragments, here with the invalid fragment
+ * itself cut. The 1007 must arrive while the frame is still incomplete.
+ */
+const CHOPPED: ReadonlyArray<readonly [string, ChoppedFrame]> = [
+  [
+    '6.4.3 one frame: κόσμε, then F4 90 80 80',
+    { valid: KOSME_HEX, invalid: 'f4908080', rest: EDITED },
+  ],
+  [
+    '6.4.4 one frame: κόσμε F4, then 90',
+    { valid: `${KOSME_HEX}f4`, invalid: '90', rest: `8080${EDITED}` },
+  ],
+  [
+    '6.4.1 fragments: κόσμε, then a continuation whose F4 90 80 80 arrives after its header',
+    { first: KOSME_HEX, valid: '', invalid: 'f4908080', rest: EDITED },
+  ],
+  [
+    '6.4.2 fragments: κόσμε F4, then a continuation whose 90 arrives after its header',
+    { first: `${KOSME_HEX}f4`, valid: '', invalid: '90', rest: `8080${EDITED}` },
+  ],
+  [
+    'a 16-bit-length frame: 1,000 valid bytes, then a surrogate',
+    { valid: '61'.repeat(1000), invalid: 'eda080', rest: '62'.repeat(1000) },
+  ],
+  [
+    'a 64-bit-length frame: 100,000 valid bytes, then an overlong "/"',
+    { valid: '61'.repeat(100_000), invalid: 'c0af', rest: '62'.repeat(100_000) },
+  ],
+];
+
+for (const [name, chopped] of CHOPPED) {
+  t.test(`${name}: 1007 while the rest of the frame is withheld`, async (t) => {
+    const client = await open(t);
+    const valid = hex(chopped.valid);
+    const invalid = hex(chopped.invalid);
+    const payload = Buffer.concat([valid, invalid, hex(chopped.rest)]);
+    if (chopped.first !== undefined) {
+      client.send({ opcode: OP.text, payload: hex(chopped.first), fin: false });
+    }
+    const bytes = frame({
+      opcode: chopped.first === undefined ? OP.text : OP.continuation,
+      payload,
+    });
+    const validEnd = bytes.length - payload.length + valid.length;
+    await flush(client, bytes.subarray(0, validEnd));
+    await flush(client, bytes.subarray(validEnd, validEnd + invalid.length));
+    // The rest of the frame is never sent: only the bytes received can explain the close.
+    t.same(await expectFailure(t, client, 1007), [], 'failed while the frame was incomplete');
   });
 }

@@ -4,7 +4,7 @@
  * number of fragments.
  */
 import t, { type Test } from 'tap';
-import { echoClients, expectFailure } from '../helpers/conformance.js';
+import { echoClients, expectEcho, expectFailure } from '../helpers/conformance.js';
 import { type FrameSpec, frame, OP, type RawClient } from '../helpers/raw-client.js';
 
 const open = await echoClients(t);
@@ -99,4 +99,64 @@ t.test('1009 when fragments add up to more than maxPayload', async (t) => {
   client.send({ opcode: OP.binary, payload: Buffer.alloc(10), fin: false });
   client.write(frame({ opcode: OP.continuation, announcedLength: 64 * MIB }).subarray(0, 14));
   await expectFailure(t, client, 1009);
+});
+
+/**
+ * Writes `bytes` unless the server's close frame came first; resolves once the socket can take
+ * more (or the close came), so the sender honours backpressure.
+ */
+async function writeUnlessClosed(
+  client: RawClient,
+  bytes: Buffer,
+  isClosed: () => boolean,
+  closed: Promise<unknown>,
+): Promise<void> {
+  if (isClosed() || client.socket.write(bytes)) return;
+  let onDrain: (() => void) | undefined;
+  await Promise.race([
+    new Promise<void>((resolve) => {
+      onDrain = resolve;
+      client.socket.once('drain', resolve);
+    }),
+    closed,
+  ]);
+  if (onDrain) client.socket.off('drain', onDrain);
+}
+
+t.test('1009, not heap exhaustion, for 10 million 1-byte fragments of one message', async (t) => {
+  // The echo server allows any number of fragments (maxFragments: Infinity) and 64 MiB
+  // messages: 10 million bytes are within maxPayload, so only the cost of each held frame can
+  // stop this flood. Uncounted, it held about 115 bytes per fragment: over a gigabyte.
+  const client = await open(t);
+  const FRAGMENTS = 10_000_000;
+  const PER_WRITE = 64 * KIB;
+  const continuation = frame({ opcode: OP.continuation, payload: 'x', fin: false });
+  const batch = Buffer.concat(Array.from({ length: PER_WRITE }, () => continuation));
+  // The first frame the server sends must be its close: an echo would mean the flood got through.
+  let isClosed = false;
+  const closed = client.frame(WAIT).finally(() => {
+    isClosed = true;
+  });
+  client.write(frame({ opcode: OP.text, payload: 'x', fin: false }));
+  let sent = 1;
+  while (sent < FRAGMENTS && !isClosed) {
+    const count = Math.min(PER_WRITE, FRAGMENTS - sent);
+    sent += count;
+    const bytes =
+      sent < FRAGMENTS
+        ? batch
+        : Buffer.concat([
+            batch.subarray(0, (count - 1) * continuation.length),
+            frame({ opcode: OP.continuation, payload: 'x' }),
+          ]);
+    await writeUnlessClosed(client, bytes, () => isClosed, closed);
+  }
+  const reply = await closed;
+  const code = reply.payload.length >= 2 ? reply.payload.readUInt16BE(0) : undefined;
+  t.same([reply.opcode, code], [OP.close, 1009], 'the first frame the client reads is close 1009');
+  t.ok(sent < FRAGMENTS, `the server closed before the flood ended (${sent} fragments written)`);
+  await client.ended();
+  const next = await open(t);
+  next.send({ opcode: OP.text, payload: 'still serving' });
+  await expectEcho(t, next, OP.text, 'still serving');
 });

@@ -142,6 +142,7 @@ export class WebSocketConnection<TData>
       expectMasked: true,
       maxPayload: init.options.maxPayload,
       maxFragments: init.options.maxFragments,
+      maxBufferedBytes: init.options.maxBufferedBytes,
       ...(init.deflate ? { inflater: init.deflate } : {}),
     });
     // Without compression nothing is ever queued, so no callbacks are needed.

@@ -11,11 +11,15 @@
  *
  *  Any violation, or a close frame ──▶ Stopped (all further input ignored)
  * ```
+ *
+ * While a payload is incomplete, the bytes already here are unmasked (large payloads) and, for
+ * uncompressed text, validated as UTF-8, so invalid text fails before the frame ends.
  * @module
  */
 import { CloseCode, isValidCloseCode } from './close-codes.js';
 import { MAX_CONTROL_PAYLOAD, Opcode } from './constants.js';
 import type { ProtocolErrorCode, WebSocketError } from './errors.js';
+import { FragmentBuffer } from './fragment-buffer.js';
 import { unmask, unmaskAt } from './mask.js';
 import { isValidUtf8, Utf8Validator } from './utf8.js';
 
@@ -61,7 +65,25 @@ export interface FrameParserOptions {
   readonly maxFragments: number;
   /** Set when permessage-deflate was negotiated: RSV1 allowed on the first frame of a data message. */
   readonly inflater?: MessageInflater;
+  /**
+   * Most bytes the parser may hold, as counted by {@link FrameParser.bufferedBytes} (each frame
+   * of a fragmented message included at {@link HELD_FRAME_COST}): 1009 + WS_BUFFER_OVERFLOW
+   * beyond. Checked at every data frame header, before its payload is buffered, and whenever the
+   * held payload grows, so it holds between the frames of one socket chunk too.
+   * @default Infinity (the owner checks bufferedBytes itself)
+   */
+  readonly maxBufferedBytes?: number;
 }
+
+/**
+ * What each frame of a fragmented message adds to {@link FrameParser.bufferedBytes}, on top of
+ * its payload bytes. Held payloads are coalesced into one owned buffer, so a frame really costs
+ * no more than its payload; the charge is what a frame held as its own `Buffer` view cost before
+ * (about 115 bytes of heap and chunk on Node 20, rounded up), so the cap stays a bound on memory
+ * whatever the representation, and a flood of tiny or empty fragments (`maxFragments: Infinity`)
+ * reaches the cap instead of exhausting the heap: 10 million 1-byte fragments count 1.29 GB.
+ */
+export const HELD_FRAME_COST = 128;
 
 const State = {
   Header: 0,
@@ -84,6 +106,11 @@ const { ProtocolError, InvalidPayload, MessageTooBig } = CloseCode;
 type Violation = readonly [closeCode: number, errorCode: ProtocolErrorCode, message: string];
 
 const INVALID_TEXT: Violation = [InvalidPayload, 'WS_INVALID_UTF8', 'text is not valid UTF-8'];
+const OVERFLOW: Violation = [
+  MessageTooBig,
+  'WS_BUFFER_OVERFLOW',
+  'held data exceeds maxBufferedBytes',
+];
 
 /**
  * The first rule a frame header's first two bytes break, given the message in progress
@@ -143,13 +170,20 @@ export class FrameParser {
   /** Deflate may expand incompressible data a little (RFC 1951 §3.2.4 stored blocks); allow that much. */
   readonly #maxCompressedBytes: number;
   readonly #maxFragments: number;
+  readonly #maxBufferedBytes: number;
   readonly #inflater: MessageInflater | undefined;
-  /** Made on the first fragmented text message: idle connections should cost little memory. */
+  /**
+   * Made on the first text message that is fragmented or arrives in pieces: idle connections
+   * should cost little memory.
+   */
   #utf8: Utf8Validator | undefined;
   /** The masking key as a 32-bit big-endian number; no buffer per connection. */
   #maskKey = 0;
-  /** Bytes of the current payload already unmasked in place while it arrived. */
-  #unmasked = 0;
+  /**
+   * Bytes of the current payload already handled while it arrived: unmasked in place (when
+   * masked) and, for uncompressed text, validated. Each byte is handled exactly once.
+   */
+  #processed = 0;
   #onInflated: ((err: WebSocketError | null, inflated?: Buffer) => void) | undefined;
 
   #state: State = State.Header;
@@ -171,31 +205,41 @@ export class FrameParser {
   #fragmentCount = 0;
   /** Payload bytes of the message announced by frame headers so far. */
   #wireBytes = 0;
-  #fragments: Buffer[] = [];
-  #messageBytes = 0;
+  /** The payload collected from the frames of a fragmented message. */
+  readonly #fragments: FragmentBuffer;
+  /** {@link HELD_FRAME_COST} for each frame of the fragmented message in progress. */
+  #frameCost = 0;
   #inflatingBytes = 0;
   #isPauseReported = false;
 
   /**
    * @param sink - receives messages, control frames and failures
    * @param options - limits, masking direction and the optional inflater
-   * @throws RangeError when `maxPayload` is not a number ≥ 0 or `maxFragments` is not ≥ 1
+   * @throws RangeError when `maxPayload` or `maxBufferedBytes` is not a number ≥ 0 or
+   *   `maxFragments` is not ≥ 1
    */
   constructor(sink: FrameParserSink, options: FrameParserOptions) {
-    const { maxPayload, maxFragments } = options;
+    const { maxPayload, maxFragments, maxBufferedBytes = Number.POSITIVE_INFINITY } = options;
     if (!(maxPayload >= 0)) throw new RangeError('maxPayload must be a number >= 0');
     if (!(maxFragments >= 1)) throw new RangeError('maxFragments must be a number >= 1');
+    if (!(maxBufferedBytes >= 0)) throw new RangeError('maxBufferedBytes must be a number >= 0');
     this.#sink = sink;
     this.#expectMasked = options.expectMasked ?? true;
     this.#maxPayload = maxPayload;
     this.#maxCompressedBytes = maxPayload + Math.floor(maxPayload / 64) + 1024;
     this.#maxFragments = maxFragments;
+    this.#maxBufferedBytes = maxBufferedBytes;
     this.#inflater = options.inflater;
+    this.#fragments = new FragmentBuffer(maxPayload);
   }
 
-  /** Bytes held in the parser (partial frames, fragments of an unfinished message). */
+  /**
+   * Bytes held in the parser: unparsed input (partial frames), the memory holding the fragments
+   * of an unfinished message, the payload being inflated, and {@link HELD_FRAME_COST} for each
+   * frame of an unfinished fragmented message.
+   */
   get bufferedBytes(): number {
-    return this.#buffered + this.#messageBytes + this.#inflatingBytes;
+    return this.#buffered + this.#fragments.retainedBytes + this.#inflatingBytes + this.#frameCost;
   }
 
   /** True after onFail (or after a close frame was parsed: nothing after a close is processed, RFC 6455 §5.5.1). */
@@ -243,11 +287,10 @@ export class FrameParser {
               0;
             this.#skip(4);
             this.#state = State.Payload;
-            this.#unmasked = 0;
             break;
           case State.Payload:
             if (this.#buffered < this.#payloadLength) {
-              this.#unmaskAhead();
+              this.#processArrived();
               return;
             }
             this.#readPayload();
@@ -289,6 +332,10 @@ export class FrameParser {
       return;
     }
     this.#isFinal = (b0 & 0x80) !== 0;
+    // A frame of a fragmented message is held until the last one: charge it from its header on.
+    if (opcode === Opcode.Continuation || (opcode < Opcode.Close && !this.#isFinal)) {
+      this.#frameCost += HELD_FRAME_COST;
+    }
     this.#opcode = opcode;
     this.#isMasked = (b1 & 0x80) !== 0;
     const length = b1 & 0x7f;
@@ -312,7 +359,10 @@ export class FrameParser {
     this.#setPayloadLength(high * 0x1_0000_0000 + this.#peekUint32(4), 8);
   }
 
-  /** Records the payload length, checking the message size before any payload is buffered. */
+  /**
+   * Records the payload length, checking the message size and the bytes held before any
+   * payload is buffered.
+   */
   #setPayloadLength(length: number, lengthBytes: number): void {
     this.#skip(lengthBytes);
     if (this.#opcode < Opcode.Close) {
@@ -322,55 +372,87 @@ export class FrameParser {
         this.#fail([MessageTooBig, 'WS_MESSAGE_TOO_BIG', 'message exceeds maxPayload']);
         return;
       }
+      // A frame of a fragmented message will be held: if the parser could not hold it once it
+      // has arrived, fail now. (A message in one frame is delivered as soon as it arrives; the
+      // owner's check as bytes arrive covers it, and the fast path stays free of this.)
+      if (this.#frameCost !== 0 && this.#wouldOverflow(length)) {
+        this.#fail(OVERFLOW);
+        return;
+      }
     }
     this.#payloadLength = length;
     this.#state = this.#isMasked ? State.MaskKey : State.Payload;
   }
 
+  /** Whether the parser would hold more than allowed once a payload of `length` has arrived. */
+  #wouldOverflow(length: number): boolean {
+    const missing = (this.#isMasked ? 4 : 0) + length - this.#buffered;
+    return this.bufferedBytes + Math.max(0, missing) > this.#maxBufferedBytes;
+  }
+
   /**
-   * While a large masked payload is still arriving, unmasks what is already here, so the work
-   * overlaps the wait for the rest instead of adding to the message's latency at the end.
+   * Handles the payload bytes that arrived while the frame is still incomplete, so the work
+   * overlaps the wait for the rest: a large masked payload is unmasked as it arrives (instead of
+   * adding to the message's latency at the end), and an uncompressed text payload is unmasked
+   * and validated as it arrives, so invalid UTF-8 fails the connection as soon as it is received
+   * (RFC 6455 §8.1) rather than when its frame ends. A text payload that arrives in one chunk
+   * (with its header or after it) is never validated here and keeps the single native check of
+   * {@link isValidUtf8}.
    */
-  #unmaskAhead(): void {
-    if (!this.#isMasked || this.#payloadLength < UNMASK_AHEAD_THRESHOLD) return;
+  #processArrived(): void {
+    const isText = this.#isPlainText();
+    if (!isText && !(this.#isMasked && this.#payloadLength >= UNMASK_AHEAD_THRESHOLD)) return;
+    // The buffered bytes all belong to this payload: it is still incomplete.
     const available = this.#buffered;
-    if (available <= this.#unmasked) return;
-    MASK_SCRATCH.writeUInt32BE(this.#maskKey, 0);
-    // The bytes not yet unmasked are the newest ones, at the end of the chunk list: walk back
+    if (available <= this.#processed) return;
+    if (this.#isMasked) MASK_SCRATCH.writeUInt32BE(this.#maskKey, 0);
+    const validator = isText ? this.#textValidator() : undefined;
+    // The bytes not yet handled are the newest ones, at the end of the chunk list: walk back
     // over just those chunks (usually one), so a payload trickling in byte by byte costs O(1)
     // per chunk, not a walk over everything buffered.
     const chunks = this.#chunks;
     let index = chunks.length - 1;
-    let pending = available - this.#unmasked;
+    let pending = available - this.#processed;
     while (pending > chunks[index]!.length - (index === 0 ? this.#offset : 0)) {
       pending -= chunks[index]!.length - (index === 0 ? this.#offset : 0);
       index--;
     }
     for (; index < chunks.length; index++) {
       const chunk = chunks[index]!;
-      const start = chunk.length - pending;
-      unmaskAt(chunk.subarray(start), MASK_SCRATCH, this.#unmasked);
-      this.#unmasked += pending;
+      const bytes = chunk.subarray(chunk.length - pending);
+      if (this.#isMasked) unmaskAt(bytes, MASK_SCRATCH, this.#processed);
+      this.#processed += pending;
+      if (validator !== undefined && !validator.push(bytes)) {
+        this.#fail(INVALID_TEXT);
+        return;
+      }
       pending = chunks[index + 1]?.length ?? 0;
     }
   }
 
+  /** Whether the current frame carries uncompressed text: validated here, as it arrives. */
+  #isPlainText(): boolean {
+    return (
+      this.#opcode < Opcode.Close && this.#messageOpcode === Opcode.Text && !this.#isCompressed
+    );
+  }
+
   #readPayload(): void {
     const data = this.#take(this.#payloadLength);
-    if (this.#isMasked) {
+    const done = this.#processed;
+    if (this.#isMasked && done < data.length) {
       // The parser runs synchronously, so one shared scratch key serves every connection.
       MASK_SCRATCH.writeUInt32BE(this.#maskKey, 0);
-      const done = this.#unmasked;
       if (done === 0) unmask(data, MASK_SCRATCH);
-      else if (done < data.length) unmaskAt(data.subarray(done), MASK_SCRATCH, done);
-      this.#unmasked = 0;
+      else unmaskAt(data.subarray(done), MASK_SCRATCH, done);
     }
+    this.#processed = 0;
     this.#state = State.Header;
     if (this.#opcode === Opcode.Ping) this.#sink.onPing(data);
     else if (this.#opcode === Opcode.Pong) this.#sink.onPong(data);
     else if (this.#opcode === Opcode.Close) this.#readClose(data);
     else if (this.#isCompressed) this.#startInflate(data);
-    else this.#addFragment(data);
+    else this.#addFragment(data, this.#messageOpcode === Opcode.Text ? done : 0);
   }
 
   #readClose(data: Buffer): void {
@@ -385,10 +467,16 @@ export class FrameParser {
     this.#sink.onClose(code, data.toString('utf8', 2));
   }
 
-  /** Adds one frame's (inflated) payload to the message; delivers it on the final frame. */
-  #addFragment(data: Buffer): void {
+  /**
+   * Adds one frame's (inflated) payload to the message; delivers it on the final frame.
+   * @param data - the payload
+   * @param validated - how many leading bytes of a text payload were already validated while
+   *   they arrived (see {@link FrameParser.#processArrived})
+   */
+  #addFragment(data: Buffer, validated: number): void {
     const isText = this.#messageOpcode === Opcode.Text;
-    if (this.#isFinal && this.#fragments.length === 0) {
+    if (this.#isFinal && this.#fragments.length === 0 && validated === 0) {
+      // A whole message in one frame, arrived whole: one native check, no copy.
       if (isText && !isValidUtf8(data)) {
         this.#fail(INVALID_TEXT);
         return;
@@ -398,22 +486,20 @@ export class FrameParser {
       return;
     }
     // RFC 6455 §8.1: fail as soon as a fragment makes the text invalid, not at the end.
-    if (isText && !this.#textValidator().push(data)) {
+    if (isText && !this.#textValidator().push(validated === 0 ? data : data.subarray(validated))) {
       this.#fail(INVALID_TEXT);
       return;
     }
-    if (data.length > 0) {
-      this.#fragments.push(data);
-      this.#messageBytes += data.length;
+    if (!this.#isFinal) {
+      this.#fragments.append(data);
+      if (this.bufferedBytes > this.#maxBufferedBytes) this.#fail(OVERFLOW);
+      return;
     }
-    if (!this.#isFinal) return;
     if (isText && !this.#utf8!.end()) {
       this.#fail(INVALID_TEXT);
       return;
     }
-    const fragments = this.#fragments;
-    const message =
-      fragments.length === 1 ? fragments[0]! : Buffer.concat(fragments, this.#messageBytes);
+    const message = this.#fragments.finish(data);
     this.#endMessage();
     this.#sink.onMessage(message, !isText);
   }
@@ -423,8 +509,8 @@ export class FrameParser {
     this.#isCompressed = false;
     this.#fragmentCount = 0;
     this.#wireBytes = 0;
-    this.#messageBytes = 0;
-    if (this.#fragments.length > 0) this.#fragments = [];
+    this.#frameCost = 0;
+    this.#fragments.reset();
   }
 
   #textValidator(): Utf8Validator {
@@ -443,7 +529,7 @@ export class FrameParser {
     this.#inflater!.inflate(
       data,
       this.#isFinal,
-      this.#maxPayload - this.#messageBytes,
+      this.#maxPayload - this.#fragments.length,
       this.#inflateCallback(),
     );
     if (this.#state === State.Inflating && !this.#isPauseReported) {
@@ -457,9 +543,9 @@ export class FrameParser {
     this.#inflatingBytes = 0;
     this.#state = State.Header;
     if (err) this.#fail([err.closeCode, err.code, err.message]);
-    else if (this.#messageBytes + inflated.length > this.#maxPayload) {
+    else if (this.#fragments.length + inflated.length > this.#maxPayload) {
       this.#fail([MessageTooBig, 'WS_MESSAGE_TOO_BIG', 'inflated message exceeds maxPayload']);
-    } else this.#addFragment(inflated);
+    } else this.#addFragment(inflated, 0);
     if (this.#isPauseReported && !this.isStopped) {
       this.#isPauseReported = false;
       this.#sink.onPausedChange?.(false);
@@ -510,14 +596,26 @@ export class FrameParser {
       return view;
     }
     const out = Buffer.allocUnsafe(count);
+    const chunks = this.#chunks;
     let written = 0;
+    let index = 0;
+    let offset = start;
     while (written < count) {
-      const chunk = this.#chunks[0]!;
-      const n = Math.min(chunk.length - this.#offset, count - written);
-      chunk.copy(out, written, this.#offset, this.#offset + n);
+      const chunk = chunks[index]!;
+      const n = Math.min(chunk.length - offset, count - written);
+      chunk.copy(out, written, offset, offset + n);
       written += n;
-      this.#skip(n);
+      offset += n;
+      if (offset === chunk.length) {
+        index++;
+        offset = 0;
+      }
     }
+    // One splice for every chunk consumed: shifting them off one by one costs O(chunks held)
+    // each, quadratic when a peer drips a large payload in tiny TCP segments.
+    chunks.splice(0, index);
+    this.#offset = offset;
+    this.#buffered -= count;
     return out;
   }
 
@@ -526,8 +624,8 @@ export class FrameParser {
     this.#chunks = [];
     this.#offset = 0;
     this.#buffered = 0;
-    this.#fragments = [];
-    this.#messageBytes = 0;
+    this.#fragments.reset();
+    this.#frameCost = 0;
     this.#inflatingBytes = 0;
     this.#utf8?.reset();
   }

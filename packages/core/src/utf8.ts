@@ -62,10 +62,11 @@ function findIncompleteTail(chunk: Uint8Array, start: number, end: number): numb
 }
 
 /**
- * Incremental, fail-fast UTF-8 validator for fragmented text messages: each fragment is checked
- * as it arrives (RFC 6455 §8.1 lets an endpoint fail as soon as the data cannot be valid), so
- * an invalid message is rejected without waiting for its last frame. Only the ≤ 3 bytes of a
- * sequence split across fragments are copied, into a 4-byte scratch buffer.
+ * Incremental, fail-fast UTF-8 validator for text that arrives in pieces (the fragments of a
+ * message, or the parts of one frame's payload as the socket delivers them): each piece is
+ * checked as it arrives (RFC 6455 §8.1 lets an endpoint fail as soon as the data cannot be
+ * valid), so invalid text is rejected without waiting for the rest. Only the ≤ 3 bytes of a
+ * sequence split across pieces are copied, into a 4-byte scratch buffer.
  *
  * ```ts
  * const validator = new Utf8Validator();
@@ -80,8 +81,8 @@ export class Utf8Validator {
   #hasFailed = false;
 
   /**
-   * Validates the next fragment of the message.
-   * @param chunk - the fragment's bytes; not retained
+   * Validates the next piece of the message.
+   * @param chunk - the piece's bytes; not retained
    * @returns false as soon as the bytes seen so far cannot be the start of valid UTF-8, and on
    *   every call after that until {@link Utf8Validator.reset}
    */

@@ -5,6 +5,7 @@ import {
   FrameParser,
   type FrameParserOptions,
   type FrameParserSink,
+  HELD_FRAME_COST,
   type MessageInflater,
 } from '../src/frame-parser.js';
 
@@ -434,6 +435,75 @@ t.test('accepts any number of fragments when maxFragments is Infinity', async (t
 });
 
 // ---------------------------------------------------------------------------------------------
+// Held fragments and maxBufferedBytes
+
+const UNLIMITED_FRAGMENTS = { maxFragments: Number.POSITIVE_INFINITY } as const;
+
+t.test(
+  'fails with 1009 (WS_BUFFER_OVERFLOW) inside one chunk when tiny fragments exceed maxBufferedBytes',
+  async (t) => {
+    const maxBufferedBytes = 20_000;
+    const frames = [frame({ opcode: 1, payload: 'x', fin: false })];
+    for (let i = 0; i < 1000; i++) frames.push(frame({ opcode: 0, payload: 'x', fin: false }));
+    const chunk = Buffer.concat(frames);
+    t.ok(chunk.length < maxBufferedBytes, 'the chunk alone is within the cap');
+    const { parser, events } = setup({ ...UNLIMITED_FRAGMENTS, maxBufferedBytes });
+    parser.push(chunk);
+    t.same(events, [fail(1009, 'WS_BUFFER_OVERFLOW')], 'failed between frames of the chunk');
+    t.ok(parser.isStopped);
+    t.same(parse(chunk, UNLIMITED_FRAGMENTS), [], 'without the cap nothing fails');
+  },
+);
+
+t.test(
+  'keeps bufferedBytes within maxBufferedBytes until failing, empty fragments included',
+  async (t) => {
+    const maxBufferedBytes = 10_000;
+    for (const payload of ['', 'x']) {
+      const { parser, events } = setup({ ...UNLIMITED_FRAGMENTS, maxBufferedBytes });
+      parser.push(frame({ opcode: 2, payload, fin: false }));
+      let frames = 1;
+      let highest = parser.bufferedBytes;
+      while (events.length === 0 && frames < 1000) {
+        parser.push(frame({ opcode: 0, payload, fin: false }));
+        frames++;
+        if (events.length === 0) highest = Math.max(highest, parser.bufferedBytes);
+      }
+      t.same(events, [fail(1009, 'WS_BUFFER_OVERFLOW')], `${payload.length}-byte fragments`);
+      t.ok(highest <= maxBufferedBytes, `never above the cap before failing (${highest})`);
+      t.ok(
+        frames <= maxBufferedBytes / HELD_FRAME_COST + 1,
+        `failed by frame ${frames}: each held frame costs at least HELD_FRAME_COST`,
+      );
+    }
+  },
+);
+
+t.test('fails with 1009 at the header of a fragment that could not be held', async (t) => {
+  const { parser, events } = setup({ maxBufferedBytes: 1000 });
+  parser.push(frame({ opcode: 2, payload: Buffer.alloc(10), fin: false }));
+  // Only the header of a 2000-byte continuation: no payload byte has arrived.
+  parser.push(frame({ opcode: 0, payload: Buffer.alloc(2000) }).subarray(0, 8));
+  t.same(events, [fail(1009, 'WS_BUFFER_OVERFLOW')]);
+});
+
+t.test('charges nothing per frame for a message in a single frame', async (t) => {
+  // Exactly fits: 2 header bytes, 4 masking key bytes and 100 payload bytes, no frame cost.
+  const input = frame({ opcode: 2, payload: Buffer.alloc(100) });
+  t.same(parse(input, { maxBufferedBytes: input.length }), [binary(Buffer.alloc(100))]);
+});
+
+t.test('holds fragment payloads in owned memory, not in views of the pushed chunks', async (t) => {
+  const { parser, events } = setup();
+  const first = frame({ opcode: 2, payload: 'abc', fin: false });
+  parser.push(first);
+  first.fill(0); // a socket chunk the parser kept a view of would now read as zeros
+  const last = frame({ opcode: 0, payload: 'def' });
+  parser.push(last);
+  t.same(events, [binary(Buffer.from('abcdef'))]);
+});
+
+// ---------------------------------------------------------------------------------------------
 // UTF-8
 
 t.test('fails with 1007 on an unfragmented text message that is not UTF-8', async (t) => {
@@ -464,6 +534,152 @@ t.test('accepts a code point split across fragments', async (t) => {
     frame({ opcode: 0, payload: euro.subarray(2) }),
   ]);
   t.same(parse(input), [text('€')]);
+});
+
+// ---------------------------------------------------------------------------------------------
+// UTF-8 validated as it arrives (RFC 6455 §8.1: fail as soon as the text cannot be valid)
+
+const KOSME = 'cebae1bdb9cf83cebcceb5';
+
+t.test(
+  'fails with 1007 when the invalid bytes of a text frame arrive in a later push',
+  async (t) => {
+    // Autobahn 6.4.3 and 6.4.4: one frame sent in three pieces, the last one never arrives.
+    const cases: Array<[string, string[], Partial<FrameParserOptions>]> = [
+      ['6.4.3: F4 90 80 80 after κόσμε', [KOSME, 'f4908080', '656469746564'], {}],
+      ['6.4.4: 90 after κόσμε F4', [`${KOSME}f4`, '90', '8080656469746564'], {}],
+      ['an unmasked server frame', [KOSME, 'ff', '6869'], { expectMasked: false }],
+      ['a 16-bit-length frame', ['61'.repeat(300), 'eda080', '62'.repeat(300)], {}],
+      ['a 64 KiB frame, unmasked ahead', ['61'.repeat(70_000), 'c0af', '62'.repeat(70_000)], {}],
+    ];
+    for (const [name, parts, options] of cases) {
+      const payload = hex(parts.join(''));
+      const mask = options.expectMasked === false ? null : undefined;
+      const bytes = frame({ opcode: 1, payload, mask });
+      const headerLength = bytes.length - payload.length;
+      const validEnd = headerLength + hex(parts[0]!).length;
+      const invalidEnd = validEnd + hex(parts[1]!).length;
+      const { parser, events } = setup(options);
+      parser.push(bytes.subarray(0, validEnd));
+      t.same(events, [], `${name}: a valid prefix is accepted`);
+      parser.push(bytes.subarray(validEnd, invalidEnd));
+      t.same(events, [fail(1007, 'WS_INVALID_UTF8')], `${name}: fails on the invalid bytes`);
+      t.ok(parser.isStopped, `${name}: the rest of the frame is not awaited`);
+    }
+  },
+);
+
+t.test(
+  'fails with 1007 on the byte that makes a text frame invalid, fed byte by byte',
+  async (t) => {
+    const cases: Array<[string, string, number]> = [
+      ['U+110000 after κόσμε', `${KOSME}f4908080656469746564`, 12],
+      ['0xFF inside κόσμε', 'cebaffe1bdb9', 2],
+      ['a surrogate', '6869eda080', 3],
+      ['an overlong "/" after a "/"', '2fc0af', 1],
+    ];
+    for (const [name, payloadHex, invalidAt] of cases) {
+      for (const isFragmented of [false, true]) {
+        const payload = hex(payloadHex);
+        // Fragmented: the first byte in a frame of its own, the rest (where every case turns
+        // invalid) in a continuation, so both headers come before the failing byte.
+        const bytes = isFragmented
+          ? Buffer.concat([
+              frame({ opcode: 1, payload: payload.subarray(0, 1), fin: false }),
+              frame({ opcode: 0, payload: payload.subarray(1) }),
+            ])
+          : frame({ opcode: 1, payload });
+        const failingByte = bytes.length - payload.length + invalidAt;
+        const { parser, events } = setup();
+        let failedAt = -1;
+        for (let i = 0; i < bytes.length && failedAt === -1; i++) {
+          parser.push(bytes.subarray(i, i + 1));
+          if (events.length > 0) failedAt = i;
+        }
+        const label = `${name}${isFragmented ? ', fragmented' : ''}`;
+        t.equal(failedAt, failingByte, `${label}: fails on frame byte ${failingByte}`);
+        t.same(events, [fail(1007, 'WS_INVALID_UTF8')], label);
+      }
+    }
+  },
+);
+
+t.test('accepts valid text split at every byte, across pushes and fragments', async (t) => {
+  const payload = Buffer.from('κόσμε €𝄞 ascii');
+  const inputs = [
+    frame({ opcode: 1, payload }),
+    frame({ opcode: 1, payload, mask: null }),
+    Buffer.concat([
+      frame({ opcode: 1, payload: payload.subarray(0, 5), fin: false }),
+      frame({ opcode: 9, payload: 'ping' }),
+      frame({ opcode: 0, payload: payload.subarray(5) }),
+    ]),
+  ];
+  for (const [index, input] of inputs.entries()) {
+    const options = index === 1 ? { expectMasked: false } : {};
+    for (let cut = 1; cut < input.length; cut++) {
+      const { parser, events } = setup(options);
+      parser.push(Buffer.from(input.subarray(0, cut)));
+      parser.push(Buffer.from(input.subarray(cut)));
+      const messages = events.filter((e) => e.type === 'message');
+      t.same(messages, [text(payload.toString())], `input ${index}, cut at ${cut}`, {
+        diagnostic: false,
+      });
+    }
+  }
+});
+
+t.test('validates text once: one native check when a frame arrives whole', async (t) => {
+  const utf8 = await import('../src/utf8.js');
+  const calls = { whole: 0, streamed: 0 };
+  class CountingValidator extends utf8.Utf8Validator {
+    override push(chunk: Uint8Array): boolean {
+      calls.streamed++;
+      return super.push(chunk);
+    }
+  }
+  const { FrameParser: CountingParser } = await t.mockImport<
+    typeof import('../src/frame-parser.js')
+  >('../src/frame-parser.js', {
+    '../src/utf8.js': {
+      isValidUtf8: (bytes: Uint8Array) => {
+        calls.whole++;
+        return utf8.isValidUtf8(bytes);
+      },
+      Utf8Validator: CountingValidator,
+    },
+  });
+  const messages: string[] = [];
+  const parser = new CountingParser(
+    { ...setup().sink, onMessage: (data) => void messages.push(data.toString()) },
+    { maxPayload: 1 << 20, maxFragments: 4 },
+  );
+  const payload = 'κόσμε '.repeat(1000);
+  // Copies: the parser unmasks in place.
+  const bytes = frame({ opcode: 1, payload });
+  parser.push(Buffer.from(bytes));
+  t.same(calls, { whole: 1, streamed: 0 }, 'a frame in one chunk: one native call');
+  const header = bytes.length - Buffer.byteLength(payload);
+  parser.push(Buffer.from(bytes.subarray(0, header)));
+  parser.push(Buffer.from(bytes.subarray(header)));
+  t.same(calls, { whole: 2, streamed: 0 }, 'a payload in one chunk after its header: the same');
+  parser.push(Buffer.from(bytes.subarray(0, 1000)));
+  parser.push(Buffer.from(bytes.subarray(1000)));
+  t.same(calls, { whole: 2, streamed: 2 }, 'a payload split in two: each part checked once');
+  t.same(messages, [payload, payload, payload]);
+});
+
+t.test('does not check compressed text as it arrives, only once inflated', async (t) => {
+  const inflater = new FakeInflater();
+  const { parser, events, until } = setup({ inflater });
+  // Deflate output is not UTF-8; a compressed frame arriving in pieces must not be checked.
+  const bytes = frame({ opcode: 1, rsv: 4, payload: deflate('déjà compressé') });
+  for (let i = 0; i < bytes.length; i++) parser.push(bytes.subarray(i, i + 1));
+  await until('message');
+  t.same(
+    events.filter((e) => e.type === 'message'),
+    [text('déjà compressé')],
+  );
 });
 
 t.test('does not check binary messages for UTF-8', async (t) => {
@@ -530,13 +746,23 @@ t.test('reports exactly one failure and ignores all input after it', async (t) =
   t.equal(parser.bufferedBytes, 0);
 });
 
-t.test('counts partial frames and collected fragments in bufferedBytes', async (t) => {
-  const { parser } = setup();
-  parser.push(frame({ opcode: 2, payload: Buffer.alloc(10), fin: false }));
-  t.equal(parser.bufferedBytes, 10, 'a collected fragment');
-  parser.push(frame({ opcode: 0, payload: Buffer.alloc(20) }).subarray(0, 9));
-  t.equal(parser.bufferedBytes, 13, 'plus 3 payload bytes of the next frame');
-});
+t.test(
+  'counts partial frames, held fragments and a cost per held frame in bufferedBytes',
+  async (t) => {
+    const { parser } = setup();
+    parser.push(frame({ opcode: 2, payload: Buffer.alloc(10), fin: false }));
+    // The 10 bytes sit in an owned buffer of the smallest capacity, 256 bytes: that is counted.
+    t.equal(parser.bufferedBytes, 256 + HELD_FRAME_COST, 'a held fragment');
+    parser.push(frame({ opcode: 0, payload: Buffer.alloc(20) }).subarray(0, 9));
+    t.equal(
+      parser.bufferedBytes,
+      256 + 2 * HELD_FRAME_COST + 3,
+      'plus the next frame, charged from its header on, and its 3 payload bytes so far',
+    );
+    parser.push(frame({ opcode: 0, payload: Buffer.alloc(20) }).subarray(9));
+    t.equal(parser.bufferedBytes, 0, 'nothing once the message is delivered');
+  },
+);
 
 t.test('queues bytes pushed from inside a sink callback', async (t) => {
   const order: string[] = [];
@@ -578,6 +804,10 @@ t.test('rejects invalid limits at construction', async (t) => {
   t.throws(() => new FrameParser(sink, { maxPayload: -1, maxFragments: 1 }), RangeError);
   t.throws(() => new FrameParser(sink, { maxPayload: Number.NaN, maxFragments: 1 }), RangeError);
   t.throws(() => new FrameParser(sink, { maxPayload: 1, maxFragments: 0 }), RangeError);
+  t.throws(
+    () => new FrameParser(sink, { maxPayload: 1, maxFragments: 1, maxBufferedBytes: -1 }),
+    RangeError,
+  );
 });
 
 // ---------------------------------------------------------------------------------------------

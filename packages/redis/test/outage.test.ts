@@ -151,3 +151,31 @@ t.test('maxPendingBytes refuses publications while Redis is slow to confirm', as
   t.equal(backplane.stats.pendingBytes, 0);
   t.equal(backplane.publish('t', Buffer.alloc(200)), 'sent');
 });
+
+for (const role of ['publisher', 'subscriber'] as const) {
+  t.test(`losing only the ${role} connection takes the backplane down and back`, async (t) => {
+    const server = await startRedisServer(t);
+    const admin = adminClient(t, server);
+    const a = await openBackplane(t, server);
+    const b = await openBackplane(t, server);
+    b.backplane.subscribe('x');
+    await synced(b.backplane);
+    const list = String(await admin.call('CLIENT', 'LIST'));
+    // Kill b's connection: the second client of that name (a's connected first).
+    const ids = [...list.matchAll(new RegExp(`id=(\\d+) .*name=wsroute-${role} `, 'g'))].map(
+      (match) => match[1]!,
+    );
+    t.equal(ids.length, 2);
+    const down = waitForEvent(b.backplane, 'down');
+    await admin.call('CLIENT', 'KILL', 'ID', ids[1]!);
+    await down;
+    t.equal(b.backplane.publish('x', Buffer.from('while down')), 'failed');
+    await waitForEvent(b.backplane, 'up');
+    t.equal(b.backplane.stats.reconnects, 1);
+    t.equal(a.backplane.state, 'up', 'the other backplane was not affected');
+    t.same(await subscriberCounts(admin, ['wsroute:x']), { 'wsroute:x': 1 });
+    a.backplane.publish('x', Buffer.from('after'));
+    await b.inbox.waitFor(1);
+    t.same(b.inbox.payloads('x'), ['after']);
+  });
+}

@@ -29,5 +29,6 @@ export {
   SAMPLE_KEY,
   upgradeRequest,
 } from './http.js';
+export { type RedisServer, type RedisServerOptions, startRedisServer } from './redis.js';
 export { deferred, WAIT_MS, waitForEvent, withTimeout } from './wait.js';
 export { type ServerClose, WireReader, type WireReaderOptions } from './wire-reader.js';

@@ -1,3 +1,5 @@
+/** The Standard Schema interface, re-exported for hand-written schemas. */
+export type { StandardSchemaV1 } from '@standard-schema/spec';
 export { type Codec, jsonCodec, textCodec, type WireData } from './codec.js';
 export {
   type AnyContract,

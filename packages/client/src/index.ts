@@ -1,15 +1,15 @@
-export {
-  type Client,
-  type ClientBase,
-  type ClientEvents,
-  type ClientState,
-  type ClosedInfo,
-  type ConnectOptions,
-  type ContractClient,
-  connect,
-  type OpenInfo,
-  type ReconnectInfo,
-} from './client.js';
+export { connect } from './client.js';
+export type {
+  Client,
+  ClientBase,
+  ClientEvents,
+  ClientState,
+  ClosedInfo,
+  ConnectOptions,
+  ContractClient,
+  OpenInfo,
+  ReconnectInfo,
+} from './client-types.js';
 export {
   ClientCloseCode,
   CloseCode,

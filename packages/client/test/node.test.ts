@@ -6,7 +6,8 @@
 import type { AnyContract } from '@wsroute/contract';
 import t, { type Test } from 'tap';
 import { WebSocket } from 'undici';
-import { type Client, type ConnectOptions, connect } from '../src/client.js';
+import { connect } from '../src/client.js';
+import type { Client, ConnectOptions } from '../src/client-types.js';
 import { ClientCloseCode } from '../src/close-info.js';
 import type { ClientError } from '../src/errors.js';
 import { chatText, chatV2, raw, slow } from './fixtures/contracts.js';

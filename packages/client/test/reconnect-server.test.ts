@@ -4,7 +4,8 @@
  */
 import t from 'tap';
 import { WebSocket } from 'undici';
-import { type ClosedInfo, connect, type ReconnectInfo } from '../src/client.js';
+import { connect } from '../src/client.js';
+import type { ClosedInfo, ReconnectInfo } from '../src/client-types.js';
 import { chatText, chatV2 } from './fixtures/contracts.js';
 import { nextEvent, take, withTimeout } from './helpers/events.js';
 import { startCoreServer } from './helpers/servers.js';

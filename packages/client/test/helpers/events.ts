@@ -1,5 +1,5 @@
 /** Bounded waits on the client's events, so a broken client fails a test instead of hanging it. */
-import type { ClientBase, ClientEvents } from '../../src/client.js';
+import type { ClientBase, ClientEvents } from '../../src/client-types.js';
 
 /** Longest wait for one event, in ms. */
 export const WAIT_MS = 5_000;

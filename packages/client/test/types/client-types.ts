@@ -6,13 +6,8 @@ import { defineContract, jsonCodec, textCodec, type } from '@wsroute/contract';
 import { WebSocket } from 'undici';
 import * as v from 'valibot';
 import { z } from 'zod';
-import {
-  type Client,
-  type ClientEvents,
-  type ClosedInfo,
-  type ContractClient,
-  connect,
-} from '../../src/client.js';
+import { connect } from '../../src/client.js';
+import type { Client, ClientEvents, ClosedInfo, ContractClient } from '../../src/client-types.js';
 import type { CloseCodeName, CloseInfo } from '../../src/close-info.js';
 import type { ClientError, ClientErrorCode } from '../../src/errors.js';
 

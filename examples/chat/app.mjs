@@ -1,39 +1,23 @@
 // @ts-check
-// A Fastify chat for the browser. One websocket route, `/chat`, speaks two subprotocols:
-//   chat.v2  typed JSON: the client sends {type:'message', text}, receives {type:'message', from, text}
-//   chat     plain text: the client sends text, receives "from: text"
+// A Fastify chat for the browser. One websocket route, `/chat`, speaks the two subprotocols
+// of contract.mjs (chat.v2: typed JSON; chat: plain text), which the page imports too.
 // Every message is broadcast to every connection, encoded for that connection's protocol.
-// The page (public/) offers ['chat.v2', 'chat'], or only `?protocol=chat`.
+// The page (public/) offers ['chat.v2', 'chat'] through @wsroute/client, or only `?protocol=chat`;
+// it loads the contract and the client as ES modules, served from their packages' dist.
 //
 //   createChatServer({ port, host }) resolves to { app, port, close() }.
 import { readFile } from 'node:fs/promises';
-import { defineProtocol, jsonCodec } from '@wsroute/core';
+import { defineProtocol } from '@wsroute/core';
 import { defineWebSocketRoute, upgradeRequired, wsroute } from '@wsroute/fastify';
 import Fastify from 'fastify';
+import { chat as chatContract, chatV2 as chatV2Contract, isChatIn, MAX_TEXT } from './contract.mjs';
 
 /** @typedef {{ readonly name: string }} ChatData */
-/** @typedef {{ readonly type: 'message', readonly text: string }} ChatIn */
-/** @typedef {{ readonly type: 'message', readonly from: string, readonly text: string }} ChatOut */
+/** @typedef {import('./contract.mjs').ChatIn} ChatIn */
+/** @typedef {import('./contract.mjs').ChatOut} ChatOut */
 
-/** Longest message and name, in characters. */
-const MAX_TEXT = 2000;
+/** Longest name, in characters. */
 const MAX_NAME = 32;
-
-/**
- * Decoded JSON is whatever the peer sent: check it before trusting it.
- * @param {unknown} message
- * @returns {message is ChatIn}
- */
-function isChatIn(message) {
-  const candidate = /** @type {Partial<ChatIn> | null} */ (message);
-  return (
-    typeof candidate === 'object' &&
-    candidate !== null &&
-    candidate.type === 'message' &&
-    typeof candidate.text === 'string' &&
-    candidate.text.length <= MAX_TEXT
-  );
-}
 
 /**
  * The name a client asked for in `?name=`, or a guest name.
@@ -73,8 +57,9 @@ function chatRoute(members) {
     if (deliver) members.delete(deliver);
   };
 
+  // Today's defineProtocol takes the contract's codec and the guard its client schema wraps.
   const chatV2 = defineProtocol({
-    codec: jsonCodec(),
+    codec: /** @type {import('@wsroute/core').Codec<ChatIn, ChatOut>} */ (chatV2Contract.codec),
     validate: isChatIn,
     /** @type {import('@wsroute/core').WebSocketHandler<ChatData, ChatIn, ChatOut>} */
     handler: {
@@ -112,19 +97,26 @@ function chatRoute(members) {
   return defineWebSocketRoute({
     /** @param {import('fastify').FastifyRequest<{ Querystring: { name?: string } }>} request */
     data: (request) => ({ name: nameOf(request.query.name) }),
-    protocols: { 'chat.v2': chatV2, chat },
+    protocols: { [chatV2Contract.name]: chatV2, [chatContract.name]: chat },
     heartbeatInterval: 30_000,
   });
 }
 
+/** The page's ES modules besides its own: the packages' dist folders, by URL prefix. */
+const MODULES = {
+  contract: new URL('./', import.meta.resolve('@wsroute/contract')),
+  client: new URL('./', import.meta.resolve('@wsroute/client')),
+};
+
 /**
- * Builds the app: the page, its script, and the websocket route.
+ * Builds the app: the page, its scripts, the modules it imports, and the websocket route.
  * @returns {Promise<import('fastify').FastifyInstance>}
  */
 export async function createChatApp() {
-  const [page, script] = await Promise.all([
+  const [page, script, contract] = await Promise.all([
     readFile(new URL('./public/index.html', import.meta.url), 'utf8'),
     readFile(new URL('./public/chat.js', import.meta.url), 'utf8'),
+    readFile(new URL('./contract.mjs', import.meta.url), 'utf8'),
   ]);
   const app = Fastify();
   await app.register(wsroute);
@@ -136,6 +128,21 @@ export async function createChatApp() {
   app.get('/', (_request, reply) => reply.type('text/html; charset=utf-8').send(page));
   app.get('/chat.js', (_request, reply) =>
     reply.type('text/javascript; charset=utf-8').send(script),
+  );
+  app.get('/contract.mjs', (_request, reply) =>
+    reply.type('text/javascript; charset=utf-8').send(contract),
+  );
+  app.get(
+    '/modules/:pkg/:file',
+    /** @param {import('fastify').FastifyRequest<{ Params: { pkg: string, file: string } }>} request */
+    async (request, reply) => {
+      const { pkg, file } = request.params;
+      const dir = pkg === 'contract' || pkg === 'client' ? MODULES[pkg] : undefined;
+      if (!dir || !/^[a-z-]+\.js$/.test(file)) return reply.code(404).send('Not Found');
+      const source = await readFile(new URL(file, dir), 'utf8').catch(() => undefined);
+      if (source === undefined) return reply.code(404).send('Not Found');
+      return reply.type('text/javascript; charset=utf-8').send(source);
+    },
   );
   app.get('/chat', { websocket: chatRoute(members) }, upgradeRequired);
   return app;

@@ -1,7 +1,12 @@
-// The chat page: offers ['chat.v2', 'chat'] (or only `?protocol=…`), shows the negotiated
-// protocol, and speaks it: chat.v2 is JSON, chat is plain text.
+// The chat page: offers the contracts ['chat.v2', 'chat'] (or only `?protocol=…`) with
+// @wsroute/client, shows the negotiated protocol, and speaks it; reconnects after a drop.
+import { connect } from '@wsroute/client';
+import { chat, chatV2 } from '/contract.mjs';
+
 const params = new URLSearchParams(location.search);
-const offered = params.has('protocol') ? [params.get('protocol')] : ['chat.v2', 'chat'];
+const contracts = [chatV2, chat].filter(
+  (c) => !params.has('protocol') || c.name === params.get('protocol'),
+);
 const name = params.get('name') || `guest-${Math.random().toString(36).slice(2, 6)}`;
 
 const $ = (id) => document.getElementById(id);
@@ -10,7 +15,6 @@ $('name').textContent = name;
 const url = new URL('/chat', location.href);
 url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
 url.searchParams.set('name', name);
-const ws = new WebSocket(url, offered);
 
 function show(text) {
   const item = document.createElement('li');
@@ -18,33 +22,39 @@ function show(text) {
   $('messages').append(item);
 }
 
-ws.addEventListener('open', () => {
-  $('protocol').textContent = ws.protocol || '(none)';
-  $('status').textContent = '';
-  $('text').disabled = false;
-  $('send').disabled = false;
-  $('text').focus();
-});
+function setOpen(isOpen, status) {
+  $('status').textContent = status;
+  $('text').disabled = !isOpen;
+  $('send').disabled = !isOpen;
+  if (isOpen) $('text').focus();
+}
 
-ws.addEventListener('message', (event) => {
-  if (ws.protocol === 'chat.v2') {
-    const message = JSON.parse(event.data);
-    if (message.type === 'message') show(`${message.from}: ${message.text}`);
-  } else {
-    show(event.data);
-  }
-});
+try {
+  const client = await connect(url, contracts, { reconnect: true });
+  $('protocol').textContent = client.protocol;
+  setOpen(true, '');
+  // Validated by the contract: a ChatOut for chat.v2, a string for chat.
+  client.onMessage((message) =>
+    show(typeof message === 'string' ? message : `${message.from}: ${message.text}`),
+  );
+  client.on('open', () => setOpen(true, ''));
+  client.on('reconnecting', ({ attempt, delay }) =>
+    setOpen(false, `(reconnecting #${attempt} in ${delay} ms)`),
+  );
+  client.on('close', (close) =>
+    setOpen(false, close.willReconnect ? '(reconnecting)' : `(closed ${close.code})`),
+  );
+  client.on('error', (error) => show(`[${error.code}] ${error.message}`));
 
-ws.addEventListener('close', (event) => {
-  $('status').textContent = `(closed ${event.code})`;
-  $('text').disabled = true;
-  $('send').disabled = true;
-});
-
-$('form').addEventListener('submit', (event) => {
-  event.preventDefault();
-  const text = $('text').value.trim();
-  if (text === '' || ws.readyState !== WebSocket.OPEN) return;
-  ws.send(ws.protocol === 'chat.v2' ? JSON.stringify({ type: 'message', text }) : text);
-  $('text').value = '';
-});
+  $('form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const text = $('text').value.trim();
+    if (text === '') return;
+    const sent =
+      client.protocol === 'chat.v2' ? client.send({ type: 'message', text }) : client.send(text);
+    if (sent) $('text').value = '';
+  });
+} catch (error) {
+  $('protocol').textContent = '(none)';
+  setOpen(false, `(failed: ${error.code ?? error.message})`);
+}

@@ -1,0 +1,206 @@
+/**
+ * The client in headless Chromium (Debian's, through playwright-core; one launch for the file):
+ * a test HTTP server serves a page and the client bundled with esbuild, and the page connects
+ * to core's `WebSocketServer` and to the Fastify, Express and Koa adapters, each offering the
+ * same two contracts, with the token carrier.
+ *
+ * Needs /usr/bin/chromium (`apt-get install -y chromium`).
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Router } from '@koa/router';
+import { wsroute as expressWs } from '@wsroute/express';
+import { defineWebSocketRoute, wsroute as fastifyWs, upgradeRequired } from '@wsroute/fastify';
+import { wsroute as koaWs } from '@wsroute/koa';
+import { build } from 'esbuild';
+import express from 'express';
+import Fastify from 'fastify';
+import Koa from 'koa';
+import { chromium } from 'playwright-core';
+import t, { type Test } from 'tap';
+import type { PageApi, RoundTrip } from './browser/page.js';
+import { withTimeout } from './helpers/events.js';
+import { type ChatData, chatData, chatProtocols, startCoreServer } from './helpers/servers.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const PAGE = fileURLToPath(new URL('./browser/page.ts', import.meta.url));
+
+/** Serves the page and the bundled client on 127.0.0.1:0. */
+async function servePage(t: Test): Promise<string> {
+  const bundle = await build({
+    entryPoints: [PAGE],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    write: false,
+    logLevel: 'silent',
+  });
+  const script = bundle.outputFiles[0]?.text ?? '';
+  const html =
+    '<!doctype html><meta charset="utf-8"><title>client</title>' +
+    '<script type="module" src="/page.js"></script>';
+  const server = createServer((request, response) => {
+    if (request.url === '/page.js') {
+      response.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(script);
+    } else if (request.url === '/') {
+      response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html);
+    } else {
+      response.writeHead(404).end();
+    }
+  });
+  server.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  t.teardown(() => {
+    server.closeAllConnections();
+    return new Promise((resolve) => server.close(resolve));
+  });
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+}
+
+const dataOf = (header: string | string[] | undefined): ChatData =>
+  chatData(Array.isArray(header) ? header.join(', ') : header);
+
+/** The chat route on Fastify. */
+async function startFastify(t: Test): Promise<string> {
+  const app = Fastify();
+  await app.register(fastifyWs);
+  app.get(
+    '/chat',
+    {
+      websocket: defineWebSocketRoute<ChatData>({
+        protocols: chatProtocols(),
+        heartbeatInterval: 0,
+        data: (request) => dataOf(request.headers['sec-websocket-protocol']),
+      }),
+    },
+    upgradeRequired,
+  );
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  t.teardown(() => app.close());
+  return `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}/chat`;
+}
+
+/** The chat route on Express. */
+async function startExpress(t: Test): Promise<string> {
+  const app = express();
+  const ws = expressWs();
+  app.get(
+    '/chat',
+    ws.route<ChatData>({
+      protocols: chatProtocols(),
+      heartbeatInterval: 0,
+      data: (req) => dataOf(req.headers['sec-websocket-protocol']),
+    }),
+  );
+  const server = ws.attach(app.listen(0, '127.0.0.1'));
+  await new Promise((resolve) => server.once('listening', resolve));
+  t.teardown(() => new Promise((resolve) => server.close(resolve)));
+  return `ws://127.0.0.1:${(server.address() as AddressInfo).port}/chat`;
+}
+
+/** The chat route on Koa with @koa/router. */
+async function startKoa(t: Test): Promise<string> {
+  const app = new Koa();
+  const ws = koaWs();
+  const router = new Router();
+  router.get(
+    '/chat',
+    ws.route<ChatData>({
+      protocols: chatProtocols(),
+      heartbeatInterval: 0,
+      data: (ctx) => dataOf(ctx.get('sec-websocket-protocol')),
+    }),
+  );
+  app.use(ws.middleware());
+  app.use(router.routes());
+  const server = ws.attach(createServer(app.callback()), app);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(async () => {
+    await ws.close();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  return `ws://127.0.0.1:${(server.address() as AddressInfo).port}/chat`;
+}
+
+t.test('the client in headless Chromium', async (t) => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
+  }
+  const origin = await servePage(t);
+  const core = await startCoreServer(t, 0, { '/other': { protocols: { other: {} } } });
+  const servers: Record<string, string> = {
+    core: core.url,
+    fastify: await startFastify(t),
+    express: await startExpress(t),
+    koa: await startKoa(t),
+  };
+
+  const profile = await mkdtemp(join(tmpdir(), 'wsroute-client-'));
+  t.teardown(() => rm(profile, { recursive: true, force: true }));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  t.teardown(() => context.close());
+  const tab = context.pages()[0] ?? (await context.newPage());
+  const pageErrors: string[] = [];
+  tab.on('pageerror', (error) => pageErrors.push(error.message));
+  await tab.goto(origin);
+  await tab.waitForFunction(() => 'clientTest' in globalThis);
+  const api = <K extends keyof PageApi>(
+    method: K,
+    ...args: Parameters<PageApi[K]>
+  ): Promise<Awaited<ReturnType<PageApi[K]>>> =>
+    withTimeout(
+      tab.evaluate(
+        ([name, values]) => {
+          const page = (globalThis as unknown as { clientTest: PageApi }).clientTest;
+          return (page[name] as (...a: unknown[]) => Promise<unknown>)(...values);
+        },
+        [method, args] as const,
+      ) as Promise<Awaited<ReturnType<PageApi[K]>>>,
+      `${method} in the page`,
+      15_000,
+    );
+
+  for (const [name, url] of Object.entries(servers)) {
+    t.test(`${name}: chat.v2 negotiated, typed JSON both ways, token carried`, async (t) => {
+      const trip: RoundTrip = await api('chat', url, `ann@${name}`, 'hello');
+      t.equal(trip.protocol, 'chat.v2');
+      t.same(trip.received, { type: 'said', from: `ann@${name}`, text: 'hello' });
+      t.match(trip.close, { code: 1000, name: 'NORMAL_CLOSURE' });
+    });
+
+    t.test(`${name}: the other contract when only it is offered`, async (t) => {
+      const trip = await api('plain', url, 'bo', 'hi');
+      t.equal(trip.protocol, 'chat');
+      t.equal(trip.received, 'bo: hi');
+    });
+  }
+
+  t.test('a route that speaks neither contract refuses the handshake', async (t) => {
+    // Core answers 400 WS_PROTOCOL_UNSUPPORTED; Chromium reports only a failed connection.
+    t.equal(await api('refused', core.url.replace('/chat', '/other')), 'HANDSHAKE_FAILED');
+  });
+
+  t.test('no uncaught errors in the page', async (t) => {
+    t.same(pageErrors, []);
+  });
+});

@@ -29,7 +29,7 @@ import type {
 import { ConnectionState } from './connection-types.js';
 import { MAX_CLOSE_REASON_BYTES, MAX_CONTROL_PAYLOAD, Opcode } from './constants.js';
 import { ProtocolErrorCode, WebSocketError } from './errors.js';
-import { FrameParser } from './frame-parser.js';
+import { FrameParser, HELD_FRAME_COST } from './frame-parser.js';
 import { FrameWriter } from './frame-writer.js';
 import { Inbox } from './inbox.js';
 import { KeepAlive } from './keepalive.js';
@@ -382,7 +382,8 @@ export class WebSocketConnection<TData>
       this.#dispatch(message);
       return;
     }
-    inbox.push(message, data.length);
+    // A held message costs its bookkeeping too, whatever its size.
+    inbox.push(message, data.length + HELD_FRAME_COST);
     if (inbox.bytes >= this.#options.inboxHighWaterMark) this.#gate.pause(PauseReason.Inbox);
   }
 

@@ -56,9 +56,9 @@ export class ClientError extends Error implements ClientErrorDetails {
   constructor(code: ClientErrorCode, message: string, details: ClientErrorDetails = {}) {
     super(message, { cause: details.cause });
     this.code = code;
-    this.close = details.close;
-    this.protocol = details.protocol;
-    this.issues = details.issues;
-    this.data = details.data;
+    if (details.close !== undefined) this.close = details.close;
+    if (details.protocol !== undefined) this.protocol = details.protocol;
+    if (details.issues !== undefined) this.issues = details.issues;
+    if ('data' in details) this.data = details.data;
   }
 }

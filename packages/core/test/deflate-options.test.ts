@@ -29,7 +29,8 @@ t.test('keeps given values and treats undefined as the default', async (t) => {
     level: -1,
     memLevel: 1,
     concurrency: 1,
-    clientNoContextTakeover: undefined,
+    // JavaScript callers may pass undefined; the type says "absent".
+    clientNoContextTakeover: undefined as unknown as boolean,
   });
   t.equal(resolved.serverNoContextTakeover, true);
   t.equal(resolved.clientNoContextTakeover, false);

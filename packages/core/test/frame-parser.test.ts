@@ -554,8 +554,11 @@ t.test(
     ];
     for (const [name, parts, options] of cases) {
       const payload = hex(parts.join(''));
-      const mask = options.expectMasked === false ? null : undefined;
-      const bytes = frame({ opcode: 1, payload, mask });
+      const bytes = frame(
+        options.expectMasked === false
+          ? { opcode: 1, payload, mask: null }
+          : { opcode: 1, payload },
+      );
       const headerLength = bytes.length - payload.length;
       const validEnd = headerLength + hex(parts[0]!).length;
       const invalidEnd = validEnd + hex(parts[1]!).length;

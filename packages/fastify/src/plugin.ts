@@ -76,7 +76,7 @@ const plugin: FastifyPluginCallback<WsrouteOptions> = (fastify, options, done) =
     routeOptions.handler = createWebSocketHandler(compiled, http) as typeof routeOptions.handler;
     routeOptions.errorHandler = createErrorHandler(
       routeOptions.errorHandler as FastifyErrorHandler | undefined,
-    ) as typeof routeOptions.errorHandler;
+    ) as NonNullable<typeof routeOptions.errorHandler>;
   });
 
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {

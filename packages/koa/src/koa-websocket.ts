@@ -122,7 +122,7 @@ export class KoaWebSocket extends WebSocketHub {
       const exchange = exchangeOf(ctx.req);
       if (!exchange) return next();
       this.#seen.add(exchange);
-      ctx.ws = this.#upgradeFor(ctx);
+      ctx.ws = this.#upgradeOf(exchange, ctx);
       try {
         await next();
       } catch (error) {
@@ -221,7 +221,10 @@ export class KoaWebSocket extends WebSocketHub {
 
   #upgradeFor(ctx: UpgradeCarrier): WebSocketUpgrade | undefined {
     const exchange = exchangeOf(ctx.req);
-    if (!exchange) return undefined;
+    return exchange && this.#upgradeOf(exchange, ctx);
+  }
+
+  #upgradeOf(exchange: UpgradeExchange, ctx: UpgradeCarrier): WebSocketUpgrade {
     let upgrade = this.#upgrades.get(exchange);
     if (!upgrade) {
       upgrade = new WebSocketUpgrade(exchange, ctx);

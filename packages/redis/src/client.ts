@@ -9,7 +9,7 @@
  * exactly one timer to clear.
  * @module
  */
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import type { RedisRole } from './errors.js';
 import { computeReconnectDelay, type ResolvedOptions } from './options.js';
 
@@ -49,7 +49,7 @@ export class ManagedClient {
   constructor(options: ResolvedOptions, role: RedisRole, handlers: ManagedClientHandlers) {
     this.#options = options;
     this.#handlers = handlers;
-    const redisOptions = {
+    const redisOptions: RedisOptions = {
       connectionName: `wsroute-${role}`,
       ...options.redis,
       lazyConnect: true,

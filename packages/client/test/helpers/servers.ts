@@ -38,7 +38,9 @@ export function bindContract<TData, C extends AnyContract>(
   handler: WebSocketHandler<TData, ClientMessage<C>, ServerMessageInput<C>>,
 ): BoundProtocol<TData> {
   return defineProtocol<TData, ClientMessage<C>, ServerMessageInput<C>>({
-    codec: contract.codec as Codec<ClientMessage<C>, ServerMessageInput<C>> | undefined,
+    ...(contract.codec
+      ? { codec: contract.codec as Codec<ClientMessage<C>, ServerMessageInput<C>> }
+      : {}),
     validate(message) {
       const result = checkMessage(contract.client, message);
       if (result instanceof Promise) throw new TypeError(`${contract.name}: async schema`);

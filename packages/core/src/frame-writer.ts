@@ -1,11 +1,21 @@
 /**
  * Frame writer (RFC 6455 §5.2): builds frame headers and puts frames on the socket.
  *
- * Small frames are copied, header and payload together, into a slab buffer; while a batch is
- * open (the connection opens one around each incoming chunk) the slab is written once when the
- * batch closes, so the replies to many small messages leave in a single write. Large payloads
- * are not copied: the header goes into the slab and the payload follows it in the same corked
- * write.
+ * Small frames are copied, header and payload together, into a slab buffer shared by every
+ * writer of the process (writes are synchronous, so one slab serves them all and a connection
+ * costs no buffer of its own). While a batch is open (the connection opens one around each
+ * incoming chunk) a writer's frames gather there and are written once when the batch closes, so
+ * the replies to many small messages leave in a single write. Large payloads are not copied:
+ * the header goes into the slab and the payload follows it in the same corked write.
+ *
+ * ```
+ *   shared slab: [ handed to sockets … | writer A's batch | writer B's frames | free … ]
+ *                                                          ▲ tail writer   slab end ▲
+ * ```
+ * Only the writer whose gathered bytes end at the slab's end (the tail writer) extends them in
+ * place; a writer whose batch was overtaken by another writer's frames writes what it gathered
+ * first. Bytes handed to a socket are never written over: the slab only fills up, and a full
+ * slab is replaced by a fresh one.
  * @module
  */
 import type { Duplex } from 'node:stream';
@@ -15,9 +25,14 @@ import { Opcode } from './constants.js';
 const COPY_THRESHOLD = 16 * 1024;
 /** Size of a fresh slab. */
 const SLAB_SIZE = 64 * 1024;
-/** When less than this is left in the slab after a write, a fresh one is taken. */
-const SLAB_MIN_REMAINING = 2 * 1024;
 const EMPTY = Buffer.alloc(0);
+
+/** The slab every writer copies small frames into. */
+let sharedSlab: Buffer = EMPTY;
+/** First free byte of {@link sharedSlab}. */
+let slabEnd = 0;
+/** The writer whose gathered bytes end at {@link slabEnd}, if any. */
+let tailWriter: FrameWriter | undefined;
 
 /** Options of a {@link FrameWriter}. */
 export interface FrameWriterOptions {
@@ -77,10 +92,11 @@ export function writeFrameHeader(
 export class FrameWriter {
   readonly #socket: Duplex;
   readonly #maxFrameSize: number;
+  /** The slab holding this writer's gathered bytes (a replaced slab stays valid). */
   #slab: Buffer = EMPTY;
-  /** Start of the bytes in the slab not yet handed to the socket. */
+  /** Start of the gathered bytes in `#slab`. */
   #start = 0;
-  /** End of the bytes written into the slab. */
+  /** End of the gathered bytes in `#slab`. */
   #end = 0;
   #batchDepth = 0;
 
@@ -145,10 +161,9 @@ export class FrameWriter {
         this.writeMessage(Opcode.Text, Buffer.from(text, 'utf8'));
         return;
       }
-      this.#reserve(headerLength(byteLength) + byteLength);
-      const at = writeFrameHeader(this.#slab, this.#end, Opcode.Text, true, false, byteLength);
-      this.#end = at + this.#slab.write(text, at, byteLength, 'utf8');
-      this.#flushUnlessBatching();
+      const slab = this.#reserve(headerLength(byteLength) + byteLength);
+      const at = writeFrameHeader(slab, slabEnd, Opcode.Text, true, false, byteLength);
+      this.#advance(at + slab.write(text, at, byteLength, 'utf8'));
       return;
     }
     this.writeMessage(Opcode.Text, Buffer.from(text, 'utf8'));
@@ -158,33 +173,49 @@ export class FrameWriter {
     const length = payload.byteLength;
     const headerBytes = headerLength(length);
     if (length <= COPY_THRESHOLD) {
-      this.#reserve(headerBytes + length);
-      const at = writeFrameHeader(this.#slab, this.#end, opcode, isFinal, rsv1, length);
-      this.#slab.set(payload, at);
-      this.#end = at + length;
-      this.#flushUnlessBatching();
+      const slab = this.#reserve(headerBytes + length);
+      const at = writeFrameHeader(slab, slabEnd, opcode, isFinal, rsv1, length);
+      slab.set(payload, at);
+      this.#advance(at + length);
       return;
     }
     // Header and payload leave in one writev: the socket is corked around both writes.
     const socket = this.#socket;
     if (socket.destroyed || socket.writableEnded) return;
-    this.#reserve(headerBytes);
-    this.#end = writeFrameHeader(this.#slab, this.#end, opcode, isFinal, rsv1, length);
+    const slab = this.#reserve(headerBytes);
+    this.#end = slabEnd = writeFrameHeader(slab, slabEnd, opcode, isFinal, rsv1, length);
     socket.cork();
     this.#flush();
     socket.write(payload);
     socket.uncork();
   }
 
-  #reserve(bytes: number): void {
-    if (this.#slab.length - this.#end >= bytes) return;
-    this.#flush();
-    this.#slab = Buffer.allocUnsafe(Math.max(SLAB_SIZE, bytes));
-    this.#start = 0;
-    this.#end = 0;
+  /**
+   * Makes room for `bytes` at the shared slab's end, after this writer's gathered bytes, and
+   * makes this writer the tail writer.
+   * @returns the shared slab; the frame goes at {@link slabEnd}
+   */
+  #reserve(bytes: number): Buffer {
+    const isGathering = this.#end !== this.#start;
+    // Gathered bytes can only grow in place while nobody wrote after them.
+    if (isGathering && (tailWriter !== this || this.#slab !== sharedSlab)) this.#flush();
+    if (sharedSlab.length - slabEnd < bytes) {
+      // What this writer gathered in the full slab leaves first: frames stay in order.
+      if (this.#end !== this.#start) this.#flush();
+      sharedSlab = Buffer.allocUnsafe(Math.max(SLAB_SIZE, bytes));
+      slabEnd = 0;
+    }
+    if (this.#end === this.#start) {
+      this.#slab = sharedSlab;
+      this.#start = slabEnd;
+    }
+    tailWriter = this;
+    return sharedSlab;
   }
 
-  #flushUnlessBatching(): void {
+  /** Records a frame written up to `end` of the shared slab; writes it unless batching. */
+  #advance(end: number): void {
+    this.#end = slabEnd = end;
     if (this.#batchDepth === 0) this.#flush();
   }
 
@@ -196,13 +227,10 @@ export class FrameWriter {
   #flush(): void {
     if (this.#end === this.#start) return;
     const chunk = this.#slab.subarray(this.#start, this.#end);
-    this.#start = this.#end;
-    if (this.#slab.length - this.#end < SLAB_MIN_REMAINING) {
-      // The socket keeps a reference to what it was handed; later frames never write over it.
-      this.#slab = EMPTY;
-      this.#start = 0;
-      this.#end = 0;
-    }
+    this.#slab = EMPTY;
+    this.#start = 0;
+    this.#end = 0;
+    if (tailWriter === this) tailWriter = undefined;
     const socket = this.#socket;
     if (!socket.destroyed && !socket.writableEnded) socket.write(chunk);
   }

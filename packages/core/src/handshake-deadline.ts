@@ -17,13 +17,6 @@ import { reject } from './http-reject.js';
 /** Fewest ms between two sweeps. */
 const MIN_SWEEP_MS = 5;
 
-/** The deadline watching each socket, for the shared `'close'` listener. */
-const watchers = new WeakMap<Duplex, HandshakeDeadline>();
-
-function onWatchedSocketClose(this: Duplex): void {
-  watchers.get(this)?.forget(this);
-}
-
 /** The `'request'` listeners deadlines add, told apart from the application's own. */
 const ownListeners = new WeakSet<object>();
 
@@ -43,21 +36,36 @@ export class HandshakeDeadline {
   readonly #period: number;
   /** Sockets whose first request has not arrived, with the time they connected. */
   readonly #waiting = new Map<Duplex, number>();
-  /** When each socket connected, until its first request (kept weakly for `'upgrade'`). */
-  readonly #connectedAt = new WeakMap<Duplex, number>();
+  /**
+   * The socket of the `'upgrade'` event being emitted and when it connected: the lifecycle's
+   * `begin()` runs within that emit and reads it through {@link HandshakeDeadline.remaining}.
+   * One slot instead of a map from every socket: nothing per connection outlives its request.
+   */
+  #upgrading: Duplex | undefined;
+  #upgradingSince = 0;
   #sweeper: NodeJS.Timeout | undefined;
   readonly #onConnection = (socket: Duplex): void => this.#watch(socket);
   readonly #onRequest = (request: { readonly socket: Duplex }): void => {
     this.forget(request.socket);
-    this.#connectedAt.delete(request.socket);
   };
-  readonly #onUpgrade = (_request: unknown, socket: Duplex): void => this.forget(socket);
+  readonly #onUpgrade = (_request: unknown, socket: Duplex): void => {
+    const connectedAt = this.#waiting.get(socket);
+    this.#upgrading = connectedAt === undefined ? undefined : socket;
+    this.#upgradingSince = connectedAt ?? 0;
+    this.forget(socket);
+  };
+  /** The `'close'` listener of watched sockets: one function per deadline, none per socket. */
+  readonly #onSocketClose: (this: Duplex) => void;
 
   /** @param timeout - `handshakeTimeout` in ms */
   constructor(timeout: number) {
     ownListeners.add(this.#onRequest);
     this.#timeout = timeout;
     this.#period = Math.max(MIN_SWEEP_MS, Math.floor(timeout / 10));
+    const deadline = this;
+    this.#onSocketClose = function onWatchedSocketClose(this: Duplex): void {
+      deadline.forget(this);
+    };
   }
 
   /**
@@ -81,13 +89,14 @@ export class HandshakeDeadline {
   /**
    * Milliseconds left for an upgrade on this socket: the deadline counts from the first byte
    * of its first request (approximated by the connection), or from now for a later request.
+   * Call it while the socket's `'upgrade'` event is being emitted.
    * @param socket - the socket of an `'upgrade'` event
    * @returns the time left, never negative
    */
   remaining(socket: Duplex): number {
-    const connectedAt = this.#connectedAt.get(socket);
-    if (connectedAt === undefined) return this.#timeout;
-    return Math.max(0, connectedAt + this.#timeout - Date.now());
+    if (socket !== this.#upgrading) return this.#timeout;
+    this.#upgrading = undefined;
+    return Math.max(0, this.#upgradingSince + this.#timeout - Date.now());
   }
 
   /**
@@ -96,16 +105,12 @@ export class HandshakeDeadline {
    */
   forget(socket: Duplex): void {
     if (!this.#waiting.delete(socket)) return;
-    watchers.delete(socket);
-    socket.off('close', onWatchedSocketClose);
+    socket.off('close', this.#onSocketClose);
   }
 
   #watch(socket: Duplex): void {
-    const now = Date.now();
-    this.#waiting.set(socket, now);
-    this.#connectedAt.set(socket, now);
-    watchers.set(socket, this);
-    socket.on('close', onWatchedSocketClose);
+    this.#waiting.set(socket, Date.now());
+    socket.on('close', this.#onSocketClose);
     if (!this.#sweeper) {
       this.#sweeper = setInterval(() => this.#sweep(), this.#period);
       this.#sweeper.unref();

@@ -5,7 +5,7 @@
  * Header values are scanned linearly; no regular expression runs over client input.
  * @module
  */
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { WEBSOCKET_GUID, WEBSOCKET_VERSION } from './constants.js';
 import { type HandshakeError, HandshakeErrorCode, handshakeError } from './errors.js';
@@ -18,6 +18,12 @@ export interface UpgradeRequestInfo {
   readonly httpVersionMinor: number;
   readonly headers: IncomingHttpHeaders;
   readonly headersDistinct: NodeJS.Dict<string[]>;
+  /**
+   * Names and values alternating, as received (a Node `IncomingMessage` has them). When
+   * present the handshake reads its headers from here, in one pass, and never makes Node build
+   * `headers` or `headersDistinct`.
+   */
+  readonly rawHeaders?: readonly string[];
 }
 
 /** What a valid upgrade request offers, as read by {@link validateUpgradeRequest}. */
@@ -40,8 +46,6 @@ export type OriginPolicy = readonly string[] | ((origin: string | undefined) => 
 
 /** Length of a base64-encoded 16-byte nonce: 22 significant characters plus `==`. */
 const KEY_LENGTH = 24;
-/** Decoded length of `Sec-WebSocket-Key` (RFC 6455 §4.1 step 7). */
-const KEY_BYTES = 16;
 
 /** Headers of the 426 answer to an unsupported version (RFC 6455 §4.2.2, §4.4). */
 const VERSION_HEADERS = { Upgrade: 'websocket', 'Sec-WebSocket-Version': WEBSOCKET_VERSION };
@@ -59,6 +63,103 @@ function headerLines(
   const joined = req.headers[name];
   if (joined === undefined) return [];
   return typeof joined === 'string' ? [joined] : joined;
+}
+
+const NO_LINES: readonly string[] = [];
+
+/**
+ * The lines of every header the handshake reads, each kept apart as `headersDistinct` would
+ * (RFC 7230 §3.2.2), gathered by {@link readHandshakeHeaders}.
+ */
+class HandshakeHeaders {
+  upgrade = NO_LINES;
+  connection = NO_LINES;
+  host = NO_LINES;
+  key = NO_LINES;
+  version = NO_LINES;
+  protocol = NO_LINES;
+  origin = NO_LINES;
+  extensions = NO_LINES;
+}
+
+/** Appends a line to a header's lines; most headers come once, so most lists hold one. */
+function addLine(lines: readonly string[], value: string): readonly string[] {
+  return lines === NO_LINES ? [value] : [...lines, value];
+}
+
+/**
+ * Reads the handshake's headers from the request, in one pass over `rawHeaders` when it has
+ * them (header names are matched ASCII case-insensitively, after a length check: the eight
+ * names all differ in length), else from `headersDistinct`.
+ */
+function readHandshakeHeaders(req: UpgradeRequestInfo): HandshakeHeaders {
+  const found = new HandshakeHeaders();
+  const raw = req.rawHeaders;
+  if (raw === undefined) {
+    found.upgrade = headerLines(req, 'upgrade');
+    found.connection = headerLines(req, 'connection');
+    found.host = headerLines(req, 'host');
+    found.key = headerLines(req, 'sec-websocket-key');
+    found.version = headerLines(req, 'sec-websocket-version');
+    found.protocol = headerLines(req, 'sec-websocket-protocol');
+    found.origin = headerLines(req, 'origin');
+    found.extensions = headerLines(req, 'sec-websocket-extensions');
+    return found;
+  }
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!;
+    const value = raw[i + 1]!;
+    switch (name.length) {
+      case 4:
+        if (equalsAsciiIgnoreCase(name, 'host')) found.host = addLine(found.host, value);
+        break;
+      case 6:
+        if (equalsAsciiIgnoreCase(name, 'origin')) found.origin = addLine(found.origin, value);
+        break;
+      case 7:
+        if (equalsAsciiIgnoreCase(name, 'upgrade')) found.upgrade = addLine(found.upgrade, value);
+        break;
+      case 10:
+        if (equalsAsciiIgnoreCase(name, 'connection')) {
+          found.connection = addLine(found.connection, value);
+        }
+        break;
+      case 17:
+        if (equalsAsciiIgnoreCase(name, 'sec-websocket-key')) found.key = addLine(found.key, value);
+        break;
+      case 21:
+        if (equalsAsciiIgnoreCase(name, 'sec-websocket-version')) {
+          found.version = addLine(found.version, value);
+        }
+        break;
+      case 22:
+        if (equalsAsciiIgnoreCase(name, 'sec-websocket-protocol')) {
+          found.protocol = addLine(found.protocol, value);
+        }
+        break;
+      case 24:
+        if (equalsAsciiIgnoreCase(name, 'sec-websocket-extensions')) {
+          found.extensions = addLine(found.extensions, value);
+        }
+        break;
+    }
+  }
+  return found;
+}
+
+/** The lines of the `Upgrade` header, from `rawHeaders` when the request has them. */
+function upgradeLines(
+  req: Pick<UpgradeRequestInfo, 'headers' | 'headersDistinct' | 'rawHeaders'>,
+): readonly string[] {
+  const raw = req.rawHeaders;
+  if (raw === undefined) return headerLines(req, 'upgrade');
+  let lines = NO_LINES;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 7 && equalsAsciiIgnoreCase(name, 'upgrade'))
+      lines = addLine(lines, raw[i + 1]!);
+  }
+  return lines;
 }
 
 /** Lower-cases ASCII letters only; `toLowerCase` would fold non-ASCII (U+212A → `k`). */
@@ -79,9 +180,21 @@ function isOws(c: number): boolean {
   return c === 0x20 || c === 0x09;
 }
 
+/** Whether `line[from..to)` equals the lower-case ASCII `token`, ignoring ASCII case. */
+function isTokenAt(line: string, from: number, to: number, token: string): boolean {
+  if (to - from !== token.length) return false;
+  for (let i = 0; i < token.length; i++) {
+    let c = line.charCodeAt(from + i);
+    if (c >= 0x41 && c <= 0x5a) c += 0x20;
+    if (c !== token.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
 /**
- * Whether a comma-separated header (possibly spread over several lines) contains `token`,
- * compared ASCII case-insensitively, with OWS around elements ignored. Linear in the input.
+ * Whether a comma-separated header (possibly spread over several lines) contains `token` (lower
+ * case), compared ASCII case-insensitively, with OWS around elements ignored. Linear in the
+ * input; no substring is made.
  */
 function hasListToken(lines: readonly string[], token: string): boolean {
   for (const line of lines) {
@@ -93,9 +206,7 @@ function hasListToken(lines: readonly string[], token: string): boolean {
       let to = end;
       while (from < to && isOws(line.charCodeAt(from))) from++;
       while (to > from && isOws(line.charCodeAt(to - 1))) to--;
-      if (to - from === token.length && equalsAsciiIgnoreCase(line.slice(from, to), token)) {
-        return true;
-      }
+      if (isTokenAt(line, from, to, token)) return true;
       start = end + 1;
     }
   }
@@ -109,7 +220,7 @@ function hasListToken(lines: readonly string[], token: string): boolean {
  * @returns true for both tokens
  */
 export function isUpgradeRequest(
-  req: Pick<UpgradeRequestInfo, 'headers' | 'headersDistinct'>,
+  req: Pick<UpgradeRequestInfo, 'headers' | 'headersDistinct' | 'rawHeaders'>,
 ): boolean {
   return hasListToken(headerLines(req, 'connection'), 'upgrade') && isWebSocketUpgrade(req);
 }
@@ -124,9 +235,9 @@ export function isUpgradeRequest(
  * @returns true when `Upgrade` lists `websocket`
  */
 export function isWebSocketUpgrade(
-  req: Pick<UpgradeRequestInfo, 'headers' | 'headersDistinct'>,
+  req: Pick<UpgradeRequestInfo, 'headers' | 'headersDistinct' | 'rawHeaders'>,
 ): boolean {
-  return hasListToken(headerLines(req, 'upgrade'), 'websocket');
+  return hasListToken(upgradeLines(req), 'websocket');
 }
 
 /** Whether `c` belongs to the base64 alphabet without padding (RFC 4648 §4). */
@@ -141,9 +252,10 @@ function isBase64Code(c: number): boolean {
 }
 
 /**
- * Whether `key` is the canonical base64 encoding of exactly 16 bytes (RFC 6455 §4.1 step 7).
- * The alphabet and padding are checked first, then the decoded length and the re-encoding,
- * which rejects non-zero trailing bits that a lenient decoder would drop.
+ * Whether `key` is the canonical base64 encoding of exactly 16 bytes (RFC 6455 §4.1 step 7):
+ * 22 characters of the alphabet, then `==`. 16 bytes are 128 bits and 22 characters carry 132,
+ * so the last character's 4 low bits must be zero (`A`, `Q`, `g` or `w`): a lenient decoder
+ * would drop them, and the key would not be canonical. No decoding, no allocation.
  */
 function isValidKey(key: string): boolean {
   if (key.length !== KEY_LENGTH) return false;
@@ -153,8 +265,8 @@ function isValidKey(key: string): boolean {
   if (key.charCodeAt(KEY_LENGTH - 2) !== 0x3d || key.charCodeAt(KEY_LENGTH - 1) !== 0x3d) {
     return false;
   }
-  const bytes = Buffer.from(key, 'base64');
-  return bytes.length === KEY_BYTES && bytes.toString('base64') === key;
+  const last = key.charCodeAt(KEY_LENGTH - 3);
+  return last === 0x41 || last === 0x51 || last === 0x67 || last === 0x77;
 }
 
 /** Builds a 400 rejection. */
@@ -185,23 +297,24 @@ export function validateUpgradeRequest(req: UpgradeRequestInfo): ValidatedUpgrad
   if (major < 1 || (major === 1 && minor < 1)) {
     return badRequest(HandshakeErrorCode.HttpVersion, 'WebSocket upgrade requires HTTP/1.1');
   }
-  if (!isWebSocketUpgrade(req)) {
+  const headers = readHandshakeHeaders(req);
+  if (!hasListToken(headers.upgrade, 'websocket')) {
     return badRequest(HandshakeErrorCode.UpgradeHeader, "Upgrade header must include 'websocket'");
   }
-  if (!hasListToken(headerLines(req, 'connection'), 'upgrade')) {
+  if (!hasListToken(headers.connection, 'upgrade')) {
     return badRequest(
       HandshakeErrorCode.ConnectionHeader,
       "Connection header must include 'upgrade'",
     );
   }
   // Node does not enforce Host on upgrades; RFC 7230 §5.4 demands 400 for none or several.
-  const hosts = headerLines(req, 'host');
+  const hosts = headers.host;
   if (hosts.length !== 1 || hosts[0]?.trim() === '') {
     const problem = hosts.length > 1 ? 'sent more than once' : 'missing';
     return badRequest(HandshakeErrorCode.HostHeader, `Host header ${problem}`);
   }
   // RFC 6455 §11.3.1: Sec-WebSocket-Key must not appear more than once.
-  const keys = headerLines(req, 'sec-websocket-key');
+  const keys = headers.key;
   const key = keys[0];
   if (key === undefined || keys.length !== 1) {
     const problem = keys.length > 1 ? 'sent more than once' : 'missing';
@@ -214,7 +327,7 @@ export function validateUpgradeRequest(req: UpgradeRequestInfo): ValidatedUpgrad
     );
   }
   // RFC 6455 §4.4, §11.3.5: one version header, and only version 13 is spoken.
-  const versions = headerLines(req, 'sec-websocket-version');
+  const versions = headers.version;
   if (versions.length !== 1 || versions[0] !== WEBSOCKET_VERSION) {
     const problem =
       versions.length === 0
@@ -229,10 +342,10 @@ export function validateUpgradeRequest(req: UpgradeRequestInfo): ValidatedUpgrad
       VERSION_HEADERS,
     );
   }
-  const offeredProtocols = parseProtocolList(headerLines(req, 'sec-websocket-protocol'));
+  const offeredProtocols = parseProtocolList(headers.protocol);
   if (!Array.isArray(offeredProtocols)) return offeredProtocols;
   // Two Origin lines are ambiguous: an allow-list check could pass on either one.
-  const origins = headerLines(req, 'origin');
+  const origins = headers.origin;
   if (origins.length > 1) {
     return handshakeError(403, HandshakeErrorCode.Origin, 'Origin header sent more than once');
   }
@@ -240,7 +353,7 @@ export function validateUpgradeRequest(req: UpgradeRequestInfo): ValidatedUpgrad
     key,
     offeredProtocols,
     origin: origins[0],
-    extensions: headerLines(req, 'sec-websocket-extensions'),
+    extensions: headers.extensions,
   };
 }
 
@@ -251,10 +364,17 @@ export function validateUpgradeRequest(req: UpgradeRequestInfo): ValidatedUpgrad
  * @returns the value of the `Sec-WebSocket-Accept` response header
  */
 export function computeAcceptKey(key: string): string {
-  return createHash('sha1')
-    .update(key + WEBSOCKET_GUID)
-    .digest('base64');
+  return sha1Base64(key + WEBSOCKET_GUID);
 }
+
+/**
+ * SHA-1 as base64: the one-shot `crypto.hash` (Node ≥ 20.12) costs about a quarter of a
+ * `createHash()` object per handshake; older Node 20 releases fall back to the latter.
+ */
+const sha1Base64: (input: string) => string =
+  typeof crypto.hash === 'function'
+    ? (input) => crypto.hash('sha1', input, 'base64')
+    : (input) => crypto.createHash('sha1').update(input).digest('base64');
 
 /**
  * Applies an origin policy (RFC 6455 §10.2). A list allows exact `scheme://host[:port]`

@@ -234,7 +234,8 @@ function choose<TData>(
   request: UpgradeRequestInfo,
 ): Choice | Promise<Choice> {
   const select = route.options.selectProtocol;
-  if (!select) return selectProtocol(offered, route.supported);
+  // The route's map of protocols answers `has()`: no set is built per handshake.
+  if (!select) return selectProtocol(offered, route.protocols);
   let chosen: unknown;
   try {
     chosen = select(offered, route.supported, request);

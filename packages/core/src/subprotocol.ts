@@ -76,8 +76,10 @@ export function isToken(s: string): boolean {
  */
 export function parseProtocolList(lines: readonly string[] | undefined): string[] | HandshakeError {
   const protocols: string[] = [];
-  if (lines === undefined) return protocols;
-  const seen = new Set<string>();
+  if (lines === undefined || lines.length === 0) return protocols;
+  // Duplicates: a linear scan while the list is short, a set once it is long (no quadratic
+  // work on a hostile header).
+  let seen: Set<string> | undefined;
   for (const line of lines) {
     const n = line.length;
     let i = 0;
@@ -93,8 +95,10 @@ export function parseProtocolList(lines: readonly string[] | undefined): string[
         );
       }
       const protocol = line.slice(start, i);
-      if (seen.has(protocol)) return protocolHeaderError(`duplicate protocol '${protocol}'`);
-      seen.add(protocol);
+      if (protocols.length >= 8) seen ??= new Set(protocols);
+      const isDuplicate = seen ? seen.has(protocol) : protocols.includes(protocol);
+      if (isDuplicate) return protocolHeaderError(`duplicate protocol '${protocol}'`);
+      seen?.add(protocol);
       protocols.push(protocol);
       while (i < n && isOwsCode(line.charCodeAt(i))) i++;
       if (i === n) break;
@@ -108,8 +112,13 @@ export function parseProtocolList(lines: readonly string[] | undefined): string[
   return protocols;
 }
 
+/** Anything that answers whether it holds a name: a set, or the keys of a map. */
+export interface NameLookup {
+  has(name: string): boolean;
+}
+
 /** Narrows the `supported` union; `Array.isArray` alone does not narrow readonly arrays. */
-function isList(value: ReadonlySet<string> | readonly string[]): value is readonly string[] {
+function isList(value: NameLookup | readonly string[]): value is readonly string[] {
   return Array.isArray(value);
 }
 
@@ -118,14 +127,15 @@ function isList(value: ReadonlySet<string> | readonly string[]): value is readon
  * server supports. The client orders its list by preference (RFC 6455 §4.1), so client order
  * wins over the order of `supported`.
  * @param offered - the parsed client offer, from {@link parseProtocolList}
- * @param supported - the subprotocols the route accepts
+ * @param supported - the subprotocols the route accepts: a list, or a lookup built once (a set,
+ *   or the route's map of protocols) so that nothing is built per handshake
  * @returns the selected subprotocol, or undefined when none matches
  */
 export function selectProtocol(
   offered: readonly string[],
-  supported: ReadonlySet<string> | readonly string[],
+  supported: NameLookup | readonly string[],
 ): string | undefined {
-  const set: ReadonlySet<string> = isList(supported) ? new Set(supported) : supported;
+  const set: NameLookup = isList(supported) ? new Set(supported) : supported;
   for (const protocol of offered) {
     if (set.has(protocol)) return protocol;
   }

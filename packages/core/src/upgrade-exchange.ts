@@ -32,7 +32,12 @@ import {
 } from './errors.js';
 import { isWebSocketUpgrade } from './handshake.js';
 import { endSocketGracefully, reject } from './http-reject.js';
-import { negotiate, type WebSocketRoute } from './route.js';
+import {
+  type AcceptedHandshake,
+  type Negotiation,
+  negotiate,
+  type WebSocketRoute,
+} from './route.js';
 import { accept } from './upgrade.js';
 import { createUpgradeResponse } from './upgrade-response.js';
 
@@ -86,6 +91,15 @@ export function pathOf(url: string | undefined): string {
     }
   }
   return end === url.length ? url : url.slice(0, end);
+}
+
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    'then' in value &&
+    typeof value.then === 'function'
+  );
 }
 
 function destroyOnError(this: Duplex): void {
@@ -179,21 +193,49 @@ export class UpgradeExchange {
     }
     if (!this.isUpgradable) return Promise.resolve(GONE);
     this.#state = State.Negotiating;
-    const running = this.#complete(route, resolveData).finally(() => {
+    // Synchronous unless the route's selector or `resolveData` is async: no promise is awaited
+    // on the common path, so the 101 leaves within this call.
+    let outcome: UpgradeOutcome | Promise<UpgradeOutcome>;
+    try {
+      const negotiated = negotiate(this.request, route);
+      outcome =
+        'then' in negotiated
+          ? negotiated.then((handshake) => this.#resolve(route, handshake, resolveData))
+          : this.#resolve(route, negotiated, resolveData);
+    } catch (error) {
+      this.#state = State.Pending;
+      return Promise.reject(error);
+    }
+    if (!(outcome instanceof Promise)) {
+      if (this.#state === State.Negotiating) this.#state = State.Pending;
+      return Promise.resolve(outcome);
+    }
+    const running = outcome.finally(() => {
       if (this.#state === State.Negotiating) this.#state = State.Pending;
     });
     this.#running = running;
     return running;
   }
 
-  async #complete<TData>(
+  /** Resolves the connection's data, then accepts; a Promise only when `resolveData` is async. */
+  #resolve<TData>(
     route: WebSocketRoute<TData>,
+    handshake: Negotiation<TData>,
     resolveData: () => TData | Promise<TData>,
-  ): Promise<UpgradeOutcome> {
-    const negotiated = negotiate(this.request, route);
-    const handshake = 'then' in negotiated ? await negotiated : negotiated;
+  ): UpgradeOutcome | Promise<UpgradeOutcome> {
     if ('isBoom' in handshake) return { status: 'refused', error: handshake };
-    const data = await resolveData();
+    const data = resolveData();
+    if (isThenable(data)) {
+      return Promise.resolve(data).then((resolved) => this.#accept(route, handshake, resolved));
+    }
+    return this.#accept(route, handshake, data);
+  }
+
+  #accept<TData>(
+    route: WebSocketRoute<TData>,
+    handshake: AcceptedHandshake<TData>,
+    data: TData,
+  ): UpgradeOutcome {
     if (!this.isUpgradable) return GONE;
     const owner = routeOwners.get(route as WebSocketRoute<never>) ?? this.#host;
     // Shutdown may have begun while the hooks ran: it would never close this connection.

@@ -6,8 +6,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { syncBuiltinESMExports } from 'node:module';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import zlib from 'node:zlib';
 import t, { type Test } from 'tap';
 import {
@@ -23,6 +21,7 @@ import {
   TAIL,
   THRESHOLD,
 } from '../helpers/deflate.js';
+import { collectGarbage } from '../helpers/memory.js';
 import { closePayload, type Frame, OP, waitForEvent, withTimeout } from '../helpers/raw-client.js';
 
 t.test('compressed frames on the wire', async (t) => {
@@ -294,15 +293,6 @@ t.test('a decompression bomb closes with 1009 without inflating it', async (t) =
     t.ok(inflate(echoed.payload).equals(bytes), '1 MiB echoed');
   });
 });
-
-/**
- * Runs a full garbage collection, so that rss shows memory still held rather than garbage not
- * yet collected. tap starts the process, so `--expose-gc` is set here, at run time.
- */
-function collectGarbage(): void {
-  v8.setFlagsFromString('--expose-gc');
-  (vm.runInNewContext('gc') as () => void)();
-}
 
 type RawZlibStream = zlib.InflateRaw | zlib.DeflateRaw;
 

@@ -5,7 +5,10 @@
  *   async `onOpen`, too many pending `onMessage` promises, a full inbox, the inflater, output
  *   the peer does not read) and resumes when none is left.
  * - Outbound, {@link DrainSignal}: once `bufferedAmount` reaches `sendHighWaterMark`, `send()`
- *   returns false; `drained()` waiters and `onDrain` are told when it falls below again.
+ *   returns false; `drained()` waiters and `onDrain` are told when it falls below again. Past
+ *   `outputHighWaterMark` the connection also stops reading (`PauseReason.Output`), whatever the
+ *   handler does with `send()`'s result, until half of that has been written: TCP then pushes
+ *   back on a peer that sends without reading, and its connection's memory stays bounded.
  * @module
  */
 import type { Duplex } from 'node:stream';
@@ -68,6 +71,15 @@ export class ReadGate {
     if (this.#reasons === 0 && !this.#socket.destroyed) this.#socket.resume();
   }
 
+  /**
+   * Whether `reason` is the only one holding reading.
+   * @param reason - the reason
+   * @returns true when reading is paused for that reason alone
+   */
+  isHeldOnlyBy(reason: PauseReason): boolean {
+    return this.#reasons === reason;
+  }
+
   /** Lifts every reason: the peer's close frame and FIN must be read while closing. */
   resumeAll(): void {
     if (this.#reasons === 0) return;
@@ -86,20 +98,25 @@ export interface DrainTarget {
   flushWriter(): void;
   /** The buffer fell below the high-water mark after a `send()` returned false. */
   onDrained(): void;
+  /** The buffer fell below the resume mark while reading was held for output. */
+  onOutputDrained(): void;
 }
 
 const EMPTY = Buffer.alloc(0);
 
 /**
- * Outbound backpressure: whether a drain is owed, who waits for it, and the probe that finds
- * out when the socket flushed. Made on the first `send()` that crosses the high-water mark, so
- * a connection that never fills its buffer costs nothing here.
+ * Outbound backpressure: whether a drain is owed, who waits for it, whether reading is held
+ * until output drains, and the probe that finds out when the socket flushed. Made on the first
+ * `send()` (or chunk) that crosses a mark, so a connection that never fills its buffer costs
+ * nothing here.
  */
 export class DrainSignal {
   readonly #socket: Duplex;
   readonly #target: DrainTarget;
   readonly #highWaterMark: number;
+  readonly #resumeMark: number;
   #isOwed = false;
+  #isReadingHeld = false;
   #isProbeArmed = false;
   #waiters: Array<() => void> | undefined;
 
@@ -107,11 +124,19 @@ export class DrainSignal {
    * @param socket - the upgraded socket
    * @param target - the connection
    * @param highWaterMark - `sendHighWaterMark`
+   * @param resumeMark - reading held for output resumes below this many buffered bytes
    */
-  constructor(socket: Duplex, target: DrainTarget, highWaterMark: number) {
+  constructor(socket: Duplex, target: DrainTarget, highWaterMark: number, resumeMark: number) {
     this.#socket = socket;
     this.#target = target;
     this.#highWaterMark = highWaterMark;
+    this.#resumeMark = resumeMark;
+  }
+
+  /** Records that reading was paused for output: the target is told once it has drained. */
+  holdReading(): void {
+    this.#isReadingHeld = true;
+    this.#armProbe();
   }
 
   /**
@@ -140,14 +165,18 @@ export class DrainSignal {
 
   /** The socket (or the compression queue) flushed: tell whoever waits, if below the mark now. */
   check(): void {
-    if (!this.#isOwed) return;
-    if (this.#target.bufferedAmount >= this.#highWaterMark) {
-      this.#armProbe();
-      return;
+    if (!this.#isOwed && !this.#isReadingHeld) return;
+    const buffered = this.#target.bufferedAmount;
+    if (this.#isReadingHeld && buffered < this.#resumeMark) {
+      this.#isReadingHeld = false;
+      this.#target.onOutputDrained();
     }
-    this.#isOwed = false;
-    this.release();
-    this.#target.onDrained();
+    if (this.#isOwed && buffered < this.#highWaterMark) {
+      this.#isOwed = false;
+      this.release();
+      this.#target.onDrained();
+    }
+    if (this.#isOwed || this.#isReadingHeld) this.#armProbe();
   }
 
   /** Resolves every waiter (the buffer drained, or the connection closed). */

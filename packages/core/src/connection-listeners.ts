@@ -1,12 +1,14 @@
 /**
- * Socket listeners and the frame parser's sink, shared by every connection: each finds its
- * connection on the socket (or holds one reference), so a connection costs no closures.
+ * Socket listeners, the frame parser's sink and the keep-alive's target, shared by every
+ * connection: each finds its connection on the socket (or holds one reference), so a connection
+ * costs no closures.
  * @module
  */
 import type { Duplex } from 'node:stream';
 import type { WebSocketConnection } from './connection.js';
 import type { ProtocolErrorCode } from './errors.js';
 import type { FrameParserSink } from './frame-parser.js';
+import type { KeepAliveTarget } from './keepalive.js';
 
 /** A connection whatever its data type, as the shared listeners see it. */
 type Target = WebSocketConnection<unknown>;
@@ -24,6 +26,10 @@ export interface ConnectionInternals {
   closeFrame(connection: Target, code: number | undefined, reason: string): void;
   fail(connection: Target, closeCode: number, errorCode: ProtocolErrorCode, message: string): void;
   pausedChange(connection: Target, paused: boolean): void;
+  isPeerAccountable(connection: Target): boolean;
+  heartbeat(connection: Target): void;
+  dead(connection: Target): void;
+  idle(connection: Target, timeout: number): void;
 }
 
 // Set by the connection's static block, before any connection exists.
@@ -56,8 +62,11 @@ function onSocketError(this: TaggedSocket, error: Error): void {
   internals.socketError(this[kConnection], error);
 }
 
-/** The frame parser's sink: one small object per connection, methods on the prototype. */
-export class ConnectionSink implements FrameParserSink {
+/**
+ * The frame parser's sink and the keep-alive's target: one small object per connection,
+ * methods on the prototype.
+ */
+export class ConnectionSink implements FrameParserSink, KeepAliveTarget {
   readonly #connection: Target;
   /** @param connection - the connection the parser reports to */
   constructor(connection: Target) {
@@ -80,6 +89,18 @@ export class ConnectionSink implements FrameParserSink {
   }
   onPausedChange(paused: boolean): void {
     internals.pausedChange(this.#connection, paused);
+  }
+  isPeerAccountable(): boolean {
+    return internals.isPeerAccountable(this.#connection);
+  }
+  ping(): void {
+    internals.heartbeat(this.#connection);
+  }
+  onDead(): void {
+    internals.dead(this.#connection);
+  }
+  onIdle(timeout: number): void {
+    internals.idle(this.#connection, timeout);
   }
 }
 

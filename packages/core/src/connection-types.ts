@@ -108,6 +108,8 @@ export interface ConnectionOptions {
   readonly idleTimeout: number;
   /** `send()` returns false once this many bytes wait to be written. */
   readonly sendHighWaterMark: number;
+  /** Reading pauses while this many bytes wait to be written, until half of them are. */
+  readonly outputHighWaterMark: number;
   /** Reading pauses while this many async `onMessage` calls are pending. */
   readonly maxPendingMessages: number;
   /** Reading pauses while this many bytes of messages wait for a consumer. */

@@ -108,6 +108,7 @@ export class WebSocketConnection<TData>
   readonly #handlers: ErasedProtocol<TData>;
   readonly #handler: WebSocketHandler<TData, unknown, unknown>;
   readonly #owner: ConnectionOwner | undefined;
+  readonly #sink: ConnectionSink;
   readonly #parser: FrameParser;
   readonly #writer: FrameWriter;
   readonly #sender: MessageSender;
@@ -119,11 +120,15 @@ export class WebSocketConnection<TData>
   #pendingHandlers = 0;
   #settle: readonly [() => void, (error: unknown) => void] | undefined;
   #isEndPending = false;
+  /** The peer's FIN arrived while the parser still held input waiting for the inflater. */
+  #hasPeerEnded = false;
   #receivedCode: number | undefined;
   #receivedReason = '';
   #sentCode: number | undefined;
   #closeTimer: NodeJS.Timeout | undefined;
   #keepAlive: KeepAlive | undefined;
+  /** The payload of the latest ping still to be answered while the socket is backed up. */
+  #pendingPong: Buffer | undefined;
 
   /** @param init - socket, handlers and resolved options */
   constructor(init: ConnectionInit<TData>) {
@@ -138,7 +143,8 @@ export class WebSocketConnection<TData>
     this.#owner = init.owner;
     this.#gate = new ReadGate(init.socket);
     this.#writer = new FrameWriter(init.socket, { maxFrameSize: init.options.maxFrameSize });
-    this.#parser = new FrameParser(new ConnectionSink(this), {
+    this.#sink = new ConnectionSink(this);
+    this.#parser = new FrameParser(this.#sink, {
       expectMasked: true,
       maxPayload: init.options.maxPayload,
       maxFragments: init.options.maxFragments,
@@ -263,16 +269,7 @@ export class WebSocketConnection<TData>
     listenToSocket(this.#socket, this);
     const { heartbeatInterval, idleTimeout } = this.#options;
     if (heartbeatInterval > 0 || idleTimeout > 0) {
-      this.#keepAlive = new KeepAlive(
-        {
-          isReading: () => this.#gate.isReading,
-          ping: () => this.ping(),
-          onDead: () => this.#onDead(),
-          onIdle: (timeout) => this.#onIdle(timeout),
-        },
-        heartbeatInterval,
-        idleTimeout,
-      );
+      this.#keepAlive = new KeepAlive(this.#sink, heartbeatInterval, idleTimeout);
     }
     const onOpen = this.#handler.onOpen;
     const opening = onOpen && this.#call(() => onOpen.call(this.#handler, this));
@@ -320,11 +317,57 @@ export class WebSocketConnection<TData>
     } finally {
       writer.endBatch();
     }
+    this.#checkOutput();
+  }
+
+  /**
+   * Stops reading while more than `outputHighWaterMark` bytes wait to be written (replies and
+   * pongs included): a peer that sends without reading then meets TCP backpressure, whatever the
+   * handler does with `send()`'s result. Reading resumes once half of it has been written.
+   */
+  #checkOutput(): void {
+    if (this.bufferedAmount < this.#options.outputHighWaterMark) return;
+    // While closing, the peer's close frame and FIN must still be read (and nothing more is
+    // answered).
+    if (this.#phase !== Phase.Open || this.#gate.holds(PauseReason.Output)) return;
+    this.#gate.pause(PauseReason.Output);
+    this.#drainSignal().holdReading();
+  }
+
+  onOutputDrained(): void {
+    this.#gate.resume(PauseReason.Output);
+  }
+
+  #onSocketDrain(): void {
+    // The peer read what we wrote: a sign of life, even while we do not read.
+    this.#keepAlive?.markAlive();
+    this.#drain?.check();
   }
 
   #onSocketEnd(): void {
-    // The peer half-closed: without a close frame this is an abnormal closure (1006).
-    if (!this.#socket.writableEnded) this.#socket.end();
+    // The peer half-closed: without a close frame this is an abnormal closure (1006). What it
+    // sent before its FIN is answered first: input still waiting for the inflater is parsed
+    // (it may hold a close frame), and replies being compressed go out before TCP ends.
+    if (this.#socket.writableEnded) return;
+    if (this.#parser.isPaused) this.#hasPeerEnded = true;
+    else this.#endWhenFlushed();
+  }
+
+  /** The parser paused for the inflater, or resumed and parsed what it held. */
+  #onParserPausedChange(isPaused: boolean): void {
+    if (isPaused) {
+      this.#gate.pause(PauseReason.Parser);
+      return;
+    }
+    this.#gate.resume(PauseReason.Parser);
+    // The parser goes on with its held input right after this call returns.
+    if (this.#hasPeerEnded) queueMicrotask(() => this.#endAfterParsing());
+  }
+
+  #endAfterParsing(): void {
+    if (!this.#hasPeerEnded || this.#parser.isPaused || this.#socket.writableEnded) return;
+    this.#hasPeerEnded = false;
+    this.#endWhenFlushed();
   }
 
   #onSocketError(error: Error): void {
@@ -340,6 +383,7 @@ export class WebSocketConnection<TData>
     this.#sender.close();
     clearTimeout(this.#closeTimer);
     this.#keepAlive?.stop();
+    this.#pendingPong = undefined;
     this.#drain?.release();
     this.#inbox?.end();
     this.#owner?.onConnectionClosed(this);
@@ -549,20 +593,58 @@ export class WebSocketConnection<TData>
   }
 
   #drainSignal(): DrainSignal {
-    this.#drain ??= new DrainSignal(this.#socket, this, this.#options.sendHighWaterMark);
+    const { sendHighWaterMark, outputHighWaterMark } = this.#options;
+    this.#drain ??= new DrainSignal(
+      this.#socket,
+      this,
+      sendHighWaterMark,
+      Math.floor(outputHighWaterMark / 2),
+    );
     return this.#drain;
   }
 
   #checkBackpressure(): boolean {
     if (this.bufferedAmount < this.#options.sendHighWaterMark) return true;
     this.#drainSignal().owe(this.#handler.onDrain !== undefined);
+    // Outside a read (a timer, an async handler) the output limit is checked here.
+    this.#checkOutput();
     return false;
   }
 
+  /** Whether the heartbeat may blame the peer for silence. */
+  #isPeerAccountable(): boolean {
+    // Held back by us (an async onOpen, a lagging consumer), the peer's pongs sit unread; held
+    // back because it does not read what we write, the silence is its own.
+    return this.#gate.isReading || this.#gate.isHeldOnlyBy(PauseReason.Output);
+  }
+
   #onPing(payload: Buffer): void {
-    if (this.#phase === Phase.Open) this.#writer.writeMessage(Opcode.Pong, payload);
+    if (this.#phase === Phase.Open) this.#answerPing(payload);
     const onPing = this.#handler.onPing;
     if (onPing) this.#callDetached(() => onPing.call(this.#handler, this, payload));
+  }
+
+  /**
+   * Answers a ping with a pong echoing its payload (RFC 6455 §5.5.2). While the socket is backed
+   * up, earlier pongs are still unsent: only the latest ping is answered, once the socket has
+   * written what it holds (RFC 6455 §5.5.3 allows answering only the most recent ping), so a
+   * ping flood from a peer that does not read costs a single pong's worth of memory.
+   */
+  #answerPing(payload: Buffer): void {
+    const socket = this.#socket;
+    if (socket.writableLength === 0 && this.#pendingPong === undefined) {
+      this.#writer.writeMessage(Opcode.Pong, payload);
+      return;
+    }
+    const isWaiting = this.#pendingPong !== undefined;
+    // A copy: the payload may be a view into a socket chunk.
+    this.#pendingPong = Buffer.from(payload);
+    if (isWaiting || socket.destroyed || socket.writableEnded) return;
+    socket.write(EMPTY, () => {
+      const pong = this.#pendingPong;
+      this.#pendingPong = undefined;
+      if (pong && this.#phase === Phase.Open) this.#writer.writeMessage(Opcode.Pong, pong);
+    });
   }
 
   #onPong(payload: Buffer): void {
@@ -577,17 +659,18 @@ export class WebSocketConnection<TData>
       socketData: (c, chunk) => c.#onSocketData(chunk),
       socketEnd: (c) => c.#onSocketEnd(),
       socketError: (c, error) => c.#onSocketError(error),
-      socketDrain: (c) => c.#drain?.check(),
+      socketDrain: (c) => c.#onSocketDrain(),
       socketClose: (c) => c.#onSocketClose(),
       message: (c, data, isBinary) => c.#onMessage(data, isBinary),
       ping: (c, payload) => c.#onPing(payload),
       pong: (c, payload) => c.#onPong(payload),
       closeFrame: (c, code, reason) => c.#onCloseFrame(code, reason),
       fail: (c, closeCode, errorCode, message) => c.#fail(closeCode, errorCode, message),
-      pausedChange: (c, paused) => {
-        if (paused) c.#gate.pause(PauseReason.Parser);
-        else c.#gate.resume(PauseReason.Parser);
-      },
+      pausedChange: (c, paused) => c.#onParserPausedChange(paused),
+      isPeerAccountable: (c) => c.#isPeerAccountable(),
+      heartbeat: (c) => c.ping(),
+      dead: (c) => c.#onDead(),
+      idle: (c, timeout) => c.#onIdle(timeout),
     });
   }
 }

@@ -242,6 +242,11 @@ export class FrameParser {
     return this.#buffered + this.#fragments.retainedBytes + this.#inflatingBytes + this.#frameCost;
   }
 
+  /** Whether the parser waits for the inflater: input that already arrived is not parsed yet. */
+  get isPaused(): boolean {
+    return this.#state === State.Inflating;
+  }
+
   /** True after onFail (or after a close frame was parsed: nothing after a close is processed, RFC 6455 §5.5.1). */
   get isStopped(): boolean {
     return this.#state === State.Stopped;

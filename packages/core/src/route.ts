@@ -51,6 +51,14 @@ export interface RouteLimits {
   readonly idleTimeout?: number;
   /** `send()` returns false once this many bytes wait to be written. @default 65536 */
   readonly sendHighWaterMark?: number;
+  /**
+   * Reading from the peer pauses once this many bytes wait to be written (the socket's buffer
+   * plus queued frames, replies and pongs included) and resumes when half of them are: a peer
+   * that sends without reading meets TCP backpressure, whatever the handler does with `send()`'s
+   * result. `Infinity` turns it off.
+   * @default the larger of 1 MiB and `sendHighWaterMark`
+   */
+  readonly outputHighWaterMark?: number;
   /** Reading pauses while this many async `onMessage` calls are pending. @default 64 */
   readonly maxPendingMessages?: number;
   /** Reading pauses while this many bytes of messages wait for a consumer. @default 1 MiB */
@@ -148,6 +156,11 @@ export function resolveLimits(limits: RouteLimits): ConnectionOptions {
     heartbeatInterval: positive('heartbeatInterval', limits.heartbeatInterval, 30_000, true),
     idleTimeout: positive('idleTimeout', limits.idleTimeout, 0, true),
     sendHighWaterMark: positive('sendHighWaterMark', limits.sendHighWaterMark, 64 * 1024),
+    outputHighWaterMark: positive(
+      'outputHighWaterMark',
+      limits.outputHighWaterMark,
+      Math.max(1024 * 1024, limits.sendHighWaterMark ?? 0),
+    ),
     maxPendingMessages: positive('maxPendingMessages', limits.maxPendingMessages, 64),
     inboxHighWaterMark: positive('inboxHighWaterMark', limits.inboxHighWaterMark, 1024 * 1024),
     maxBufferedBytes: positive(

@@ -215,11 +215,18 @@ t.test('resolveLimits applies the documented defaults', async (t) => {
     heartbeatInterval: 30_000,
     idleTimeout: 0,
     sendHighWaterMark: 64 * 1024,
+    outputHighWaterMark: 1024 * 1024,
     maxPendingMessages: 64,
     inboxHighWaterMark: 1024 * 1024,
     maxBufferedBytes: 32 * 1024 * 1024,
   });
   t.equal(resolveLimits({ maxPayload: 64 * 1024 * 1024 }).maxBufferedBytes, 128 * 1024 * 1024);
+  t.equal(
+    resolveLimits({ sendHighWaterMark: 4 * 1024 * 1024 }).outputHighWaterMark,
+    4 * 1024 * 1024,
+    'the output limit is never below sendHighWaterMark by default',
+  );
+  t.equal(resolveLimits({ outputHighWaterMark: Infinity }).outputHighWaterMark, Infinity);
 });
 
 t.test('negotiate() is pure: it returns a Boom or an accepted handshake', async (t) => {

@@ -9,7 +9,7 @@ import http from 'node:http';
 import { type AddressInfo, connect, type Socket } from 'node:net';
 import { WebSocketServer } from '@wsroute/core';
 import { wsroute as expressWsroute } from '@wsroute/express';
-import { defineWebSocketRoute, upgradeRequired, wsroute as fastifyWsroute } from '@wsroute/fastify';
+import { defineWebSocketRoute, wsroute as fastifyWsroute, upgradeRequired } from '@wsroute/fastify';
 import { wsroute as koaWsroute } from '@wsroute/koa';
 import express from 'express';
 import Fastify from 'fastify';

@@ -1,5 +1,5 @@
 /**
- * Socket listeners, the frame parser's sink and the keep-alive's target, shared by every
+ * Socket listeners, the frame parser's sink and the heartbeat's member, shared by every
  * connection: each finds its connection on the socket (or holds one reference), so a connection
  * costs no closures.
  * @module
@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import type { WebSocketConnection } from './connection.js';
 import type { ProtocolErrorCode } from './errors.js';
 import type { FrameParserSink } from './frame-parser.js';
-import type { KeepAliveTarget } from './keepalive.js';
+import type { HeartbeatMember } from './keepalive.js';
 
 /** A connection whatever its data type, as the shared listeners see it. */
 type Target = WebSocketConnection<unknown>;
@@ -29,7 +29,6 @@ export interface ConnectionInternals {
   isPeerAccountable(connection: Target): boolean;
   heartbeat(connection: Target): void;
   dead(connection: Target): void;
-  idle(connection: Target, timeout: number): void;
 }
 
 // Set by the connection's static block, before any connection exists.
@@ -63,10 +62,12 @@ function onSocketError(this: TaggedSocket, error: Error): void {
 }
 
 /**
- * The frame parser's sink and the keep-alive's target: one small object per connection,
- * methods on the prototype.
+ * The frame parser's sink and the connection's place in the heartbeat sweep: one small object
+ * per connection, methods on the prototype.
  */
-export class ConnectionSink implements FrameParserSink, KeepAliveTarget {
+export class ConnectionSink implements FrameParserSink, HeartbeatMember {
+  /** The peer showed life since the heartbeat's last tick. */
+  isAlive = true;
   readonly #connection: Target;
   /** @param connection - the connection the parser reports to */
   constructor(connection: Target) {
@@ -98,9 +99,6 @@ export class ConnectionSink implements FrameParserSink, KeepAliveTarget {
   }
   onDead(): void {
     internals.dead(this.#connection);
-  }
-  onIdle(timeout: number): void {
-    internals.idle(this.#connection, timeout);
   }
 }
 

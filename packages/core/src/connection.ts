@@ -32,7 +32,7 @@ import { ProtocolErrorCode, WebSocketError } from './errors.js';
 import { FrameParser, HELD_FRAME_COST } from './frame-parser.js';
 import { FrameWriter } from './frame-writer.js';
 import { Inbox } from './inbox.js';
-import { KeepAlive } from './keepalive.js';
+import { HeartbeatSweep, IdleTimeout } from './keepalive.js';
 import { MessageSender } from './message-sender.js';
 import type { PerMessageDeflate } from './permessage-deflate.js';
 import type { ErasedProtocol, WebSocketHandler } from './protocol.js';
@@ -126,7 +126,7 @@ export class WebSocketConnection<TData>
   #receivedReason = '';
   #sentCode: number | undefined;
   #closeTimer: NodeJS.Timeout | undefined;
-  #keepAlive: KeepAlive | undefined;
+  #idle: IdleTimeout | undefined;
   /** The payload of the latest ping still to be answered while the socket is backed up. */
   #pendingPong: Buffer | undefined;
 
@@ -268,9 +268,8 @@ export class WebSocketConnection<TData>
   #start(head: Buffer): void {
     listenToSocket(this.#socket, this);
     const { heartbeatInterval, idleTimeout } = this.#options;
-    if (heartbeatInterval > 0 || idleTimeout > 0) {
-      this.#keepAlive = new KeepAlive(this.#sink, heartbeatInterval, idleTimeout);
-    }
+    if (heartbeatInterval > 0) HeartbeatSweep.join(this.#sink, heartbeatInterval);
+    if (idleTimeout > 0) this.#idle = new IdleTimeout(idleTimeout, () => this.#onIdle(idleTimeout));
     const onOpen = this.#handler.onOpen;
     const opening = onOpen && this.#call(() => onOpen.call(this.#handler, this));
     if (opening) {
@@ -302,7 +301,7 @@ export class WebSocketConnection<TData>
   }
 
   #onSocketData(chunk: Buffer): void {
-    this.#keepAlive?.markAlive();
+    this.#sink.isAlive = true;
     // Once failing, what still arrives is only read to see the peer's FIN.
     if (this.#phase === Phase.Failing) return;
     const held = this.#parser.bufferedBytes + (this.#inbox?.bytes ?? 0) + chunk.length;
@@ -340,7 +339,7 @@ export class WebSocketConnection<TData>
 
   #onSocketDrain(): void {
     // The peer read what we wrote: a sign of life, even while we do not read.
-    this.#keepAlive?.markAlive();
+    this.#sink.isAlive = true;
     this.#drain?.check();
   }
 
@@ -382,7 +381,10 @@ export class WebSocketConnection<TData>
     this.#phase = Phase.Closed;
     this.#sender.close();
     clearTimeout(this.#closeTimer);
-    this.#keepAlive?.stop();
+    if (this.#options.heartbeatInterval > 0) {
+      HeartbeatSweep.leave(this.#sink, this.#options.heartbeatInterval);
+    }
+    this.#idle?.stop();
     this.#pendingPong = undefined;
     this.#drain?.release();
     this.#inbox?.end();
@@ -396,7 +398,7 @@ export class WebSocketConnection<TData>
 
   #onMessage(data: Buffer, isBinary: boolean): void {
     if (this.#phase !== Phase.Open) return;
-    this.#keepAlive?.markMessage();
+    this.#idle?.markMessage();
     const raw: RawMessage = isBinary ? data : data.toString();
     let message: unknown = raw;
     const { decode, validate } = this.#handlers;
@@ -670,7 +672,6 @@ export class WebSocketConnection<TData>
       isPeerAccountable: (c) => c.#isPeerAccountable(),
       heartbeat: (c) => c.ping(),
       dead: (c) => c.#onDead(),
-      idle: (c, timeout) => c.#onIdle(timeout),
     });
   }
 }

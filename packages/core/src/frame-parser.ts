@@ -205,8 +205,11 @@ export class FrameParser {
   #fragmentCount = 0;
   /** Payload bytes of the message announced by frame headers so far. */
   #wireBytes = 0;
-  /** The payload collected from the frames of a fragmented message. */
-  readonly #fragments: FragmentBuffer;
+  /**
+   * The payload collected from the frames of a fragmented message; made on the first such
+   * message (idle connections should cost little memory).
+   */
+  #fragments: FragmentBuffer | undefined;
   /** {@link HELD_FRAME_COST} for each frame of the fragmented message in progress. */
   #frameCost = 0;
   #inflatingBytes = 0;
@@ -230,7 +233,6 @@ export class FrameParser {
     this.#maxFragments = maxFragments;
     this.#maxBufferedBytes = maxBufferedBytes;
     this.#inflater = options.inflater;
-    this.#fragments = new FragmentBuffer(maxPayload);
   }
 
   /**
@@ -239,7 +241,8 @@ export class FrameParser {
    * frame of an unfinished fragmented message.
    */
   get bufferedBytes(): number {
-    return this.#buffered + this.#fragments.retainedBytes + this.#inflatingBytes + this.#frameCost;
+    const retained = this.#fragments?.retainedBytes ?? 0;
+    return this.#buffered + retained + this.#inflatingBytes + this.#frameCost;
   }
 
   /** Whether the parser waits for the inflater: input that already arrived is not parsed yet. */
@@ -480,7 +483,9 @@ export class FrameParser {
    */
   #addFragment(data: Buffer, validated: number): void {
     const isText = this.#messageOpcode === Opcode.Text;
-    if (this.#isFinal && this.#fragments.length === 0 && validated === 0) {
+    const fragments = this.#fragments;
+    const held = fragments?.length ?? 0;
+    if (this.#isFinal && held === 0 && validated === 0) {
       // A whole message in one frame, arrived whole: one native check, no copy.
       if (isText && !isValidUtf8(data)) {
         this.#fail(INVALID_TEXT);
@@ -496,6 +501,7 @@ export class FrameParser {
       return;
     }
     if (!this.#isFinal) {
+      this.#fragments ??= new FragmentBuffer(this.#maxPayload);
       this.#fragments.append(data);
       if (this.bufferedBytes > this.#maxBufferedBytes) this.#fail(OVERFLOW);
       return;
@@ -504,7 +510,7 @@ export class FrameParser {
       this.#fail(INVALID_TEXT);
       return;
     }
-    const message = this.#fragments.finish(data);
+    const message = fragments === undefined ? data : fragments.finish(data);
     this.#endMessage();
     this.#sink.onMessage(message, !isText);
   }
@@ -515,7 +521,7 @@ export class FrameParser {
     this.#fragmentCount = 0;
     this.#wireBytes = 0;
     this.#frameCost = 0;
-    this.#fragments.reset();
+    this.#fragments?.reset();
   }
 
   #textValidator(): Utf8Validator {
@@ -534,7 +540,7 @@ export class FrameParser {
     this.#inflater!.inflate(
       data,
       this.#isFinal,
-      this.#maxPayload - this.#fragments.length,
+      this.#maxPayload - (this.#fragments?.length ?? 0),
       this.#inflateCallback(),
     );
     if (this.#state === State.Inflating && !this.#isPauseReported) {
@@ -548,7 +554,7 @@ export class FrameParser {
     this.#inflatingBytes = 0;
     this.#state = State.Header;
     if (err) this.#fail([err.closeCode, err.code, err.message]);
-    else if (this.#fragments.length + inflated.length > this.#maxPayload) {
+    else if ((this.#fragments?.length ?? 0) + inflated.length > this.#maxPayload) {
       this.#fail([MessageTooBig, 'WS_MESSAGE_TOO_BIG', 'inflated message exceeds maxPayload']);
     } else this.#addFragment(inflated, 0);
     if (this.#isPauseReported && !this.isStopped) {
@@ -629,7 +635,7 @@ export class FrameParser {
     this.#chunks = [];
     this.#offset = 0;
     this.#buffered = 0;
-    this.#fragments.reset();
+    this.#fragments?.reset();
     this.#frameCost = 0;
     this.#inflatingBytes = 0;
     this.#utf8?.reset();

@@ -666,6 +666,49 @@ t.test('the heartbeat spares a peer whose pongs sit unread while reading is paus
   t.equal((await iterator!.next()).value, 'x'.repeat(200));
 });
 
+t.test(
+  'reading pauses past outputHighWaterMark and resumes once half of it is written',
+  async (t) => {
+    const { connection, client, server, reader } = open(
+      t,
+      {},
+      { sendHighWaterMark: 1024, outputHighWaterMark: 8192 },
+      { highWaterMark: 1024 },
+    );
+    client.pause();
+    const paused = waitForEvent(server, 'pause');
+    // A handler that ignores send()'s result: 16 KiB queued while the peer reads nothing.
+    for (let i = 0; i < 8; i++) connection.send('x'.repeat(2000));
+    await paused;
+    t.ok(server.isPaused(), 'the connection stopped reading from the peer');
+    const resumed = waitForEvent(server, 'resume');
+    client.resume();
+    await resumed;
+    t.ok(connection.bufferedAmount < 4096, 'reading resumed below half the limit');
+    t.same(
+      (await readTexts(reader, 8)).map((message) => message.length),
+      Array.from({ length: 8 }, () => 2000),
+      'every message arrived',
+    );
+  },
+);
+
+t.test('the heartbeat terminates a peer that reads nothing while output waits', async (t) => {
+  const rec = recording();
+  const { connection, client, server } = open(
+    t,
+    rec.protocol,
+    { heartbeatInterval: 30, sendHighWaterMark: 1024, outputHighWaterMark: 4096 },
+    { highWaterMark: 1024 },
+  );
+  client.pause();
+  for (let i = 0; i < 8; i++) connection.send('x'.repeat(2000));
+  t.ok(server.isPaused(), 'reading paused for output');
+  await waitForEvent(server, 'close');
+  t.same(await rec.closed(), { code: 1006, reason: '' });
+  t.match(rec.errors, [{ code: 'WS_HEARTBEAT_TIMEOUT' }]);
+});
+
 t.test('idleTimeout closes with 1001 when no message arrives', async (t) => {
   const rec = recording();
   const { reader } = open(t, rec.protocol, { idleTimeout: 40 });

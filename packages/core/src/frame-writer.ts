@@ -5,8 +5,11 @@
  * writer of the process (writes are synchronous, so one slab serves them all and a connection
  * costs no buffer of its own). While a batch is open (the connection opens one around each
  * incoming chunk) a writer's frames gather there and are written once when the batch closes, so
- * the replies to many small messages leave in a single write. Large payloads are not copied:
- * the header goes into the slab and the payload follows it in the same corked write.
+ * the replies to many small messages leave in a single write. Larger payloads are not copied:
+ * the header goes into the slab and the payload follows it by reference, the socket corked
+ * until the batch closes, so a batch still leaves in a single writev. Copying a payload costs
+ * its bytes (and, in a fresh slab, its pages); referencing it costs a buffer entry in a writev:
+ * from {@link COPY_THRESHOLD} bytes on, the reference is cheaper.
  *
  * ```
  *   shared slab: [ handed to sockets … | writer A's batch | writer B's frames | free … ]
@@ -22,7 +25,12 @@ import type { Duplex } from 'node:stream';
 import { Opcode } from './constants.js';
 
 /** Payloads up to this size are copied into the slab; larger ones are written by reference. */
-const COPY_THRESHOLD = 16 * 1024;
+const COPY_THRESHOLD = 1024;
+/**
+ * Text up to this many UTF-8 bytes is encoded straight into the slab: it has to be encoded
+ * anyway, and a `Buffer` of its own would cost an allocation.
+ */
+const TEXT_ENCODE_THRESHOLD = 16 * 1024;
 /** Size of a fresh slab. */
 const SLAB_SIZE = 64 * 1024;
 const EMPTY = Buffer.alloc(0);
@@ -99,6 +107,8 @@ export class FrameWriter {
   /** End of the gathered bytes in `#slab`. */
   #end = 0;
   #batchDepth = 0;
+  /** Whether this writer corked the socket (a payload written by reference in a batch). */
+  #isCorked = false;
 
   /**
    * @param socket - the upgraded socket
@@ -116,7 +126,7 @@ export class FrameWriter {
 
   /** Closes a batch; the outermost one writes everything gathered. */
   endBatch(): void {
-    if (--this.#batchDepth === 0) this.#flush();
+    if (--this.#batchDepth === 0) this.flush();
   }
 
   /** Bytes gathered in the current batch and not yet handed to the socket. */
@@ -155,7 +165,7 @@ export class FrameWriter {
    */
   writeText(text: string): void {
     // A UTF-16 code unit encodes to at most 3 UTF-8 bytes: a cheap upper bound first.
-    if (text.length * 3 <= COPY_THRESHOLD) {
+    if (text.length * 3 <= TEXT_ENCODE_THRESHOLD) {
       const byteLength = Buffer.byteLength(text);
       if (byteLength > this.#maxFrameSize) {
         this.writeMessage(Opcode.Text, Buffer.from(text, 'utf8'));
@@ -179,15 +189,25 @@ export class FrameWriter {
       this.#advance(at + length);
       return;
     }
-    // Header and payload leave in one writev: the socket is corked around both writes.
+    // Header and payload leave in one writev (with the rest of the batch): the socket stays
+    // corked until the batch closes.
     const socket = this.#socket;
     if (socket.destroyed || socket.writableEnded) return;
     const slab = this.#reserve(headerBytes);
     this.#end = slabEnd = writeFrameHeader(slab, slabEnd, opcode, isFinal, rsv1, length);
-    socket.cork();
+    if (!this.#isCorked) {
+      this.#isCorked = true;
+      socket.cork();
+    }
     this.#flush();
     socket.write(payload);
-    socket.uncork();
+    if (this.#batchDepth === 0) this.#uncork();
+  }
+
+  #uncork(): void {
+    if (!this.#isCorked) return;
+    this.#isCorked = false;
+    this.#socket.uncork();
   }
 
   /**
@@ -219,9 +239,10 @@ export class FrameWriter {
     if (this.#batchDepth === 0) this.#flush();
   }
 
-  /** Hands everything gathered so far to the socket, even inside a batch. */
+  /** Hands everything gathered so far to the socket (and uncorks it), even inside a batch. */
   flush(): void {
     this.#flush();
+    this.#uncork();
   }
 
   #flush(): void {

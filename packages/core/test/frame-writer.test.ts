@@ -210,24 +210,36 @@ t.test('a large payload is written by reference, corked with its header', async 
   t.equal(written.byteOffset, 8);
 });
 
-t.test('frames gathered in a batch precede a large frame in the same writev', async (t) => {
+t.test('a batch with a large frame still leaves in one writev, in order', async (t) => {
   const { writer, calls, bytes } = writerFor();
   const payload = Buffer.alloc(20_000, 1);
   writer.beginBatch();
   writer.writeText('first');
   writer.writeMessage(Opcode.Binary, payload);
   writer.writeText('last');
+  t.equal(calls.length, 0, 'nothing written while the batch is open');
   writer.endBatch();
-  t.equal(calls.length, 2, 'the corked writev, then the batch remainder');
+  t.equal(calls.length, 1, 'one writev for the whole batch');
   t.same(
     calls[0]!.map((chunk) => chunk.length),
-    [7 + 4, 20_000],
-    'small frame and large header in one chunk, then the payload',
+    [7 + 4, 20_000, 6],
+    'small frame and large header, the payload by reference, the frame after it',
   );
+  t.equal(calls[0]![1], payload, 'the payload is not copied');
   t.same(
     frames(bytes()).map((f) => f.payload.length),
     [5, 20_000, 4],
   );
+});
+
+t.test('payloads from 1 KiB on are written by reference, smaller ones copied', async (t) => {
+  const { writer, calls } = writerFor();
+  writer.writeMessage(Opcode.Binary, Buffer.alloc(1024, 2));
+  t.equal(calls[0]!.length, 1, '1 KiB: header and payload copied into one chunk');
+  const payload = Buffer.alloc(1025, 3);
+  writer.writeMessage(Opcode.Binary, payload);
+  t.equal(calls[1]!.length, 2, '1 KiB + 1: header, then the payload');
+  t.equal(calls[1]![1], payload);
 });
 
 t.test('bytes handed to the socket are never overwritten by later frames', async (t) => {

@@ -129,6 +129,8 @@ export class WebSocketConnection<TData>
   #idle: IdleTimeout | undefined;
   /** The payload of the latest ping still to be answered while the socket is backed up. */
   #pendingPong: Buffer | undefined;
+  /** Whether the socket still held unwritten bytes when the chunk being parsed arrived. */
+  #isBacklogged = false;
 
   /** @param init - socket, handlers and resolved options */
   constructor(init: ConnectionInit<TData>) {
@@ -309,6 +311,7 @@ export class WebSocketConnection<TData>
       this.#fail(1009, ProtocolErrorCode.BufferOverflow, 'incoming data exceeds maxBufferedBytes');
       return;
     }
+    this.#isBacklogged = this.#socket.writableLength !== 0;
     const writer = this.#writer;
     writer.beginBatch();
     try {
@@ -533,6 +536,10 @@ export class WebSocketConnection<TData>
    */
   #beginClosing(phase: Phase, code: number | undefined, reason: string): void {
     this.#phase = phase;
+    // A pong still waiting for the socket goes before the close frame, the last frame we send.
+    const pong = this.#pendingPong;
+    this.#pendingPong = undefined;
+    if (pong) this.#writer.writeMessage(Opcode.Pong, pong);
     if (phase === Phase.Failing || this.#receivedCode === undefined) this.#sentCode = code;
     this.#writeCloseFrame(code, reason);
     this.#armCloseTimer();
@@ -628,13 +635,14 @@ export class WebSocketConnection<TData>
 
   /**
    * Answers a ping with a pong echoing its payload (RFC 6455 §5.5.2). While the socket is backed
-   * up, earlier pongs are still unsent: only the latest ping is answered, once the socket has
-   * written what it holds (RFC 6455 §5.5.3 allows answering only the most recent ping), so a
-   * ping flood from a peer that does not read costs a single pong's worth of memory.
+   * up (it held unwritten bytes before this chunk was read), earlier pongs are still unsent:
+   * only the latest ping is answered, once the socket has written what it holds (RFC 6455
+   * §5.5.3 allows answering only the most recent ping), so a ping flood from a peer that does
+   * not read costs a single pong's worth of memory.
    */
   #answerPing(payload: Buffer): void {
     const socket = this.#socket;
-    if (socket.writableLength === 0 && this.#pendingPong === undefined) {
+    if (!this.#isBacklogged && this.#pendingPong === undefined) {
       this.#writer.writeMessage(Opcode.Pong, payload);
       return;
     }

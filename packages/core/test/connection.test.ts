@@ -693,6 +693,43 @@ t.test(
   },
 );
 
+t.test(
+  'pings that arrive while the socket is backed up get one pong, for the latest (RFC 6455 §5.5.3), before the close frame',
+  async (t) => {
+    const { connection, client, send, reader } = open(
+      t,
+      {},
+      { sendHighWaterMark: 1024 },
+      { highWaterMark: 1024 },
+    );
+    client.pause();
+    const big = 'x'.repeat(8000);
+    connection.send(big);
+    for (const payload of ['a', 'b', 'c']) send({ opcode: Opcode.Ping, payload });
+    send(close(1000));
+    // The client reads again only once the server has read the pings and the close frame.
+    await withTimeout(
+      (async () => {
+        while (connection.state === 'open') await new Promise((r) => setImmediate(r));
+      })(),
+      'the close frame read',
+    );
+    client.resume();
+    const frames = [await reader.frame(), await reader.frame(), await reader.frame()];
+    t.same(
+      frames.map((f) => [
+        f.opcode,
+        f.opcode === Opcode.Text ? f.payload.length : f.payload.toString(),
+      ]),
+      [
+        [Opcode.Text, 8000],
+        [Opcode.Pong, 'c'],
+        [Opcode.Close, closePayload(1000).toString()],
+      ],
+    );
+  },
+);
+
 t.test('the heartbeat terminates a peer that reads nothing while output waits', async (t) => {
   const rec = recording();
   const { connection, client, server } = open(

@@ -13,7 +13,9 @@
  * ```
  *
  * While a payload is incomplete, the bytes already here are unmasked (large payloads) and, for
- * uncompressed text, validated as UTF-8, so invalid text fails before the frame ends.
+ * uncompressed text, validated as UTF-8, so invalid text fails before the frame ends. A large
+ * payload is also moved into the buffer it will be delivered in as it arrives, once a quarter
+ * of it is here: the copy overlaps the wait for the rest, and the socket chunks are let go.
  * @module
  */
 import { CloseCode, isValidCloseCode } from './close-codes.js';
@@ -98,8 +100,8 @@ type State = (typeof State)[keyof typeof State];
 
 const EMPTY = Buffer.alloc(0);
 const MASK_SCRATCH = Buffer.alloc(4);
-/** Payloads from this size on are unmasked chunk by chunk as they arrive. */
-const UNMASK_AHEAD_THRESHOLD = 64 * 1024;
+/** Payloads from this size on are unmasked, and assembled, chunk by chunk as they arrive. */
+const LARGE_PAYLOAD = 64 * 1024;
 const { ProtocolError, InvalidPayload, MessageTooBig } = CloseCode;
 
 /** A rule broken by the peer: the close code to send, the stable error code, a short message. */
@@ -184,6 +186,14 @@ export class FrameParser {
    * masked) and, for uncompressed text, validated. Each byte is handled exactly once.
    */
   #processed = 0;
+  /**
+   * The buffer a large payload is delivered in, filled as the payload arrives (made once a
+   * quarter of it is here, so a peer announcing a large frame and sending little makes the
+   * parser hold at most four times what it sent).
+   */
+  #assembly: Buffer | undefined;
+  /** Bytes of the current payload already moved into `#assembly` (all of them processed). */
+  #assembled = 0;
   #onInflated: ((err: WebSocketError | null, inflated?: Buffer) => void) | undefined;
 
   #state: State = State.Header;
@@ -241,7 +251,7 @@ export class FrameParser {
    * frame of an unfinished fragmented message.
    */
   get bufferedBytes(): number {
-    const retained = this.#fragments?.retainedBytes ?? 0;
+    const retained = (this.#fragments?.retainedBytes ?? 0) + (this.#assembly?.length ?? 0);
     return this.#buffered + retained + this.#inflatingBytes + this.#frameCost;
   }
 
@@ -297,7 +307,7 @@ export class FrameParser {
             this.#state = State.Payload;
             break;
           case State.Payload:
-            if (this.#buffered < this.#payloadLength) {
+            if (this.#assembled + this.#buffered < this.#payloadLength) {
               this.#processArrived();
               return;
             }
@@ -409,9 +419,10 @@ export class FrameParser {
    */
   #processArrived(): void {
     const isText = this.#isPlainText();
-    if (!isText && !(this.#isMasked && this.#payloadLength >= UNMASK_AHEAD_THRESHOLD)) return;
+    const isLarge = this.#payloadLength >= LARGE_PAYLOAD && this.#opcode < Opcode.Close;
+    if (!isText && !isLarge) return;
     // The buffered bytes all belong to this payload: it is still incomplete.
-    const available = this.#buffered;
+    const available = this.#assembled + this.#buffered;
     if (available <= this.#processed) return;
     if (this.#isMasked) MASK_SCRATCH.writeUInt32BE(this.#maskKey, 0);
     const validator = isText ? this.#textValidator() : undefined;
@@ -436,6 +447,18 @@ export class FrameParser {
       }
       pending = chunks[index + 1]?.length ?? 0;
     }
+    if (isLarge) this.#assemble();
+  }
+
+  /** Moves the (processed) buffered bytes of a large payload into its delivery buffer. */
+  #assemble(): void {
+    if (this.#assembly === undefined) {
+      if (4 * (this.#assembled + this.#buffered) < this.#payloadLength) return;
+      this.#assembly = Buffer.allocUnsafe(this.#payloadLength);
+    }
+    const count = this.#buffered;
+    this.#copyOut(this.#assembly, this.#assembled, count);
+    this.#assembled += count;
   }
 
   /** Whether the current frame carries uncompressed text: validated here, as it arrives. */
@@ -446,7 +469,15 @@ export class FrameParser {
   }
 
   #readPayload(): void {
-    const data = this.#take(this.#payloadLength);
+    let data: Buffer;
+    const assembly = this.#assembly;
+    if (assembly === undefined) data = this.#take(this.#payloadLength);
+    else {
+      this.#copyOut(assembly, this.#assembled, this.#payloadLength - this.#assembled);
+      this.#assembly = undefined;
+      this.#assembled = 0;
+      data = assembly;
+    }
     const done = this.#processed;
     if (this.#isMasked && done < data.length) {
       // The parser runs synchronously, so one shared scratch key serves every connection.
@@ -607,14 +638,23 @@ export class FrameParser {
       return view;
     }
     const out = Buffer.allocUnsafe(count);
+    this.#copyOut(out, 0, count);
+    return out;
+  }
+
+  /**
+   * Copies the next `count` bytes into `target` at `at` and consumes them; `count` must not
+   * exceed `#buffered`.
+   */
+  #copyOut(target: Buffer, at: number, count: number): void {
     const chunks = this.#chunks;
     let written = 0;
     let index = 0;
-    let offset = start;
+    let offset = this.#offset;
     while (written < count) {
       const chunk = chunks[index]!;
       const n = Math.min(chunk.length - offset, count - written);
-      chunk.copy(out, written, offset, offset + n);
+      chunk.copy(target, at + written, offset, offset + n);
       written += n;
       offset += n;
       if (offset === chunk.length) {
@@ -627,7 +667,6 @@ export class FrameParser {
     chunks.splice(0, index);
     this.#offset = offset;
     this.#buffered -= count;
-    return out;
   }
 
   #stop(): void {
@@ -636,6 +675,8 @@ export class FrameParser {
     this.#offset = 0;
     this.#buffered = 0;
     this.#fragments?.reset();
+    this.#assembly = undefined;
+    this.#assembled = 0;
     this.#frameCost = 0;
     this.#inflatingBytes = 0;
     this.#utf8?.reset();

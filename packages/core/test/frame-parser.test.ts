@@ -276,6 +276,45 @@ t.test('copies a payload that spans chunks into one buffer', async (t) => {
   t.same(events, [binary(Buffer.alloc(1000, 3))]);
 });
 
+t.test(
+  'moves a large payload into its delivery buffer as it arrives, once a quarter is here',
+  async (t) => {
+    const { parser, events } = setup();
+    const payload = Buffer.alloc(256 * 1024);
+    for (let i = 0; i < payload.length; i++) payload[i] = (i * 7) & 0xff;
+    const input = frame({ opcode: 2, payload });
+    const header = input.length - payload.length;
+    const piece = 16 * 1024;
+    parser.push(input.subarray(0, header + piece));
+    t.equal(parser.bufferedBytes, piece, 'under a quarter: the chunk is held as is');
+    let at = header + piece;
+    for (; at < header + payload.length / 4; at += piece) {
+      parser.push(input.subarray(at, at + piece));
+    }
+    t.equal(
+      parser.bufferedBytes,
+      payload.length,
+      'from a quarter on: the delivery buffer, at its full size, and no chunk',
+    );
+    // The rest byte by byte at first (a chunk per byte), then in one piece.
+    pushBytewise(parser, input.subarray(at, at + 100));
+    t.equal(parser.bufferedBytes, payload.length, 'each byte moved on arrival');
+    parser.push(input.subarray(at + 100));
+    t.same(events, [binary(payload)], 'delivered whole and unmasked');
+    t.equal(parser.bufferedBytes, 0);
+  },
+);
+
+t.test('a large text payload assembled on arrival is still validated as it arrives', async (t) => {
+  const { parser, events } = setup();
+  const valid = Buffer.from('é'.repeat(60 * 1024));
+  const payload = Buffer.concat([valid, hex('c3'), Buffer.from('x'.repeat(1000))]);
+  const input = frame({ opcode: 1, payload });
+  const cut = input.length - 500;
+  for (let at = 0; at < cut; at += 8192) parser.push(input.subarray(at, Math.min(at + 8192, cut)));
+  t.same(events, [fail(1007, 'WS_INVALID_UTF8')], 'failed before the frame ended');
+});
+
 // ---------------------------------------------------------------------------------------------
 // Header rules
 

@@ -1,8 +1,16 @@
-// Load client, run in its own process: raw TCP sockets with pre-built masked frames, so the
-// client costs little and the server is what is measured. Prints one JSON line.
+// Load client, run in its own process (pinned to its own CPU by run.mjs when it can): raw TCP
+// sockets with pre-built masked frames, so the client costs little and the server is what is
+// measured. The scenarios have the shapes of the shared C kit's (connections x messages in
+// flight), so their ratios compare. Prints one JSON line, with the client's own CPU time.
 //
 //   node bench/load.mjs --port P --scenario binary64|binary16k|binary1m|text1k|json1k|handshake
-//                       [--seconds 2] [--connections N]
+//                       [--seconds 2] [--warmup 0.5] [--raw] [--deflate] [--pid SERVER_PID]
+//   node bench/load.mjs --port P --scenario idle --connections N   (holds them until told)
+//
+// --raw: no HTTP and no framing expected back: the frames are sent to a raw TCP echo, which
+// returns exactly the bytes it got (the calibration of the client itself).
+// --pid: the server's CPU time over the measured window is read from /proc (Linux).
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { parseArgs } from 'node:util';
 import zlib from 'node:zlib';
@@ -12,20 +20,25 @@ const { values } = parseArgs({
     port: { type: 'string' },
     scenario: { type: 'string', default: 'binary64' },
     seconds: { type: 'string', default: '2' },
-    connections: { type: 'string', default: '8' },
+    warmup: { type: 'string', default: '0.5' },
+    connections: { type: 'string' },
     deflate: { type: 'boolean', default: false },
+    raw: { type: 'boolean', default: false },
+    pid: { type: 'string' },
   },
 });
 const port = Number(values.port);
 const seconds = Number(values.seconds);
-const connections = Number(values.connections);
+const warmup = Number(values.warmup);
+const isRaw = values.raw;
 
+/** Connections x messages in flight, as in the shared kit (../shared/bench/run.sh). */
 const SCENARIOS = {
-  binary64: { opcode: 2, size: 64, window: 256 },
-  binary16k: { opcode: 2, size: 16 * 1024, window: 16 },
-  binary1m: { opcode: 2, size: 1024 * 1024, window: 4 },
-  text1k: { opcode: 1, size: 1024, window: 64 },
-  json1k: { opcode: 1, size: 1024, window: 64, json: true },
+  binary64: { opcode: 2, size: 64, connections: 100, window: 8 },
+  binary16k: { opcode: 2, size: 16 * 1024, connections: 50, window: 4 },
+  binary1m: { opcode: 2, size: 1024 * 1024, connections: 8, window: 1 },
+  text1k: { opcode: 1, size: 1024, connections: 100, window: 8 },
+  json1k: { opcode: 1, size: 1024, connections: 100, window: 8, json: true },
 };
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
@@ -72,18 +85,18 @@ function payloadFor(scenario) {
     const items = [];
     let i = 0;
     while (JSON.stringify(items).length < scenario.size - 80) {
-      items.push({
-        id: i,
-        user: `user${i % 7}`,
-        text: `message number ${i}`,
-        ts: 1700000000000 + i,
-      });
+      items.push({ id: i, user: `user${i % 7}`, text: `message number ${i}`, ts: 1.7e12 + i });
       i++;
     }
-    const text = JSON.stringify({ type: 'batch', items }).padEnd(scenario.size, ' ');
-    return Buffer.from(text);
+    return Buffer.from(JSON.stringify({ type: 'batch', items }).padEnd(scenario.size, ' '));
   }
-  if (scenario.opcode === 1) return Buffer.from('x'.repeat(scenario.size));
+  if (scenario.opcode === 1) {
+    // Mixed 1-4 byte UTF-8 (as the kit's text1k), so validators leave their ASCII fast path.
+    const units = ['a', 'é', '€', '😀', 'z', 'ß', '中', ' '];
+    let text = '';
+    for (let i = 0; Buffer.byteLength(text) <= scenario.size - 4; i++) text += units[i % 8];
+    return Buffer.from(text + '.'.repeat(scenario.size - Buffer.byteLength(text)));
+  }
   const payload = Buffer.allocUnsafe(scenario.size);
   for (let i = 0; i < payload.length; i++) payload[i] = (i * 31) & 0xff;
   return payload;
@@ -95,11 +108,16 @@ function compress(payload) {
   return out.subarray(0, out.length - 4);
 }
 
-/** Opens a websocket with a raw socket; resolves with the socket and the bytes after the 101. */
+/** Opens a websocket (or, raw, a TCP connection); resolves with the socket and early bytes. */
 function open(extensions) {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1');
     socket.setNoDelay(true);
+    socket.once('error', reject);
+    if (isRaw) {
+      socket.once('connect', () => resolve({ socket, rest: Buffer.alloc(0), head: '' }));
+      return;
+    }
     let buffered = Buffer.alloc(0);
     const onData = (chunk) => {
       buffered = Buffer.concat([buffered, chunk]);
@@ -111,9 +129,72 @@ function open(extensions) {
       resolve({ socket, rest: buffered.subarray(end + 4), head });
     };
     socket.on('data', onData);
-    socket.once('error', reject);
     socket.write(upgradeRequest(extensions));
   });
+}
+
+/** Counts whole frames in a stream of server frames (unmasked, any length form). */
+function frameCounter(initial) {
+  let pending = initial;
+  return (chunk) => {
+    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+    let offset = 0;
+    let frames = 0;
+    for (;;) {
+      if (pending.length - offset < 2) break;
+      let length = pending[offset + 1] & 0x7f;
+      let h = 2;
+      if (length === 126) {
+        if (pending.length - offset < 4) break;
+        length = pending.readUInt16BE(offset + 2);
+        h = 4;
+      } else if (length === 127) {
+        if (pending.length - offset < 10) break;
+        length = pending.readUInt32BE(offset + 6);
+        h = 10;
+      }
+      if (pending.length - offset < h + length) break;
+      offset += h + length;
+      frames++;
+    }
+    pending = pending.subarray(offset);
+    return frames;
+  };
+}
+
+const cpuNow = () => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+};
+
+/** The server's CPU seconds (utime + stime from /proc), or undefined where there is none. */
+function serverCpuNow() {
+  if (values.pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${values.pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) start at state; utime is 14th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs `tick` counters for warm-up then the measured window; returns counts and CPU time. */
+async function measure(counter) {
+  await new Promise((resolve) => setTimeout(resolve, warmup * 1000));
+  const startCount = counter();
+  const startCpu = cpuNow();
+  const startServerCpu = serverCpuNow();
+  const started = process.hrtime.bigint();
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
+  const endServerCpu = serverCpuNow();
+  const serverCpu =
+    startServerCpu === undefined || endServerCpu === undefined
+      ? undefined
+      : endServerCpu - startServerCpu;
+  return { count: counter() - startCount, elapsed, clientCpu: cpuNow() - startCpu, serverCpu };
 }
 
 async function echoLoad(scenario) {
@@ -122,49 +203,29 @@ async function echoLoad(scenario) {
     ? maskedFrame(scenario.opcode, compress(payload), true)
     : maskedFrame(scenario.opcode, payload);
   const batch = Buffer.concat(Array.from({ length: scenario.window }, () => frame));
-  const echoSize = headerSize(payload.length) + payload.length;
+  // A raw echo returns the frame as sent; a websocket server returns it unmasked.
+  const echoSize = isRaw ? frame.length : headerSize(payload.length) + payload.length;
   let messages = 0;
-  let isRunning = true;
   const sockets = [];
-  for (let c = 0; c < connections; c++) {
+  for (let c = 0; c < scenario.connections; c++) {
     const { socket, rest, head } = await open(values.deflate);
-    if (values.deflate && !/permessage-deflate/i.test(head))
+    if (values.deflate && !/permessage-deflate/i.test(head)) {
       throw new Error('deflate not negotiated');
+    }
     sockets.push(socket);
     let pendingBytes = rest.length;
-    // With compression, echoes are smaller than sent frames: count frames by parsing headers.
-    let parseBuffer = values.deflate ? rest : undefined;
+    // With compression, echoes are smaller than sent frames: count frames by their headers.
+    const countFrames = values.deflate ? frameCounter(rest) : undefined;
     socket.on('data', (chunk) => {
-      let done = 0;
-      if (parseBuffer) {
-        parseBuffer = parseBuffer.length ? Buffer.concat([parseBuffer, chunk]) : chunk;
-        let offset = 0;
-        for (;;) {
-          if (parseBuffer.length - offset < 2) break;
-          let len = parseBuffer[offset + 1] & 0x7f;
-          let h = 2;
-          if (len === 126) {
-            if (parseBuffer.length - offset < 4) break;
-            len = parseBuffer.readUInt16BE(offset + 2);
-            h = 4;
-          } else if (len === 127) {
-            if (parseBuffer.length - offset < 10) break;
-            len = parseBuffer.readUInt32BE(offset + 6);
-            h = 10;
-          }
-          if (parseBuffer.length - offset < h + len) break;
-          offset += h + len;
-          done++;
-        }
-        parseBuffer = parseBuffer.subarray(offset);
-      } else {
+      let done;
+      if (countFrames) done = countFrames(chunk);
+      else {
         pendingBytes += chunk.length;
         done = Math.floor(pendingBytes / echoSize);
         pendingBytes -= done * echoSize;
       }
       if (done === 0) return;
       messages += done;
-      if (!isRunning) return;
       let left = done;
       while (left > 0) {
         const n = Math.min(left, scenario.window);
@@ -174,42 +235,74 @@ async function echoLoad(scenario) {
     });
     socket.on('error', () => {});
   }
-  const started = process.hrtime.bigint();
   for (const socket of sockets) socket.write(batch);
-  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
-  isRunning = false;
-  const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
+  const { count, elapsed, clientCpu, serverCpu } = await measure(() => messages);
   for (const socket of sockets) socket.destroy();
   return {
-    messagesPerSecond: messages / elapsed,
-    mibPerSecond: (messages * payload.length) / elapsed / (1024 * 1024),
+    messagesPerSecond: count / elapsed,
+    mibPerSecond: (count * payload.length) / elapsed / (1024 * 1024),
+    clientCpuPercent: (100 * clientCpu) / elapsed,
+    serverCpuSeconds: serverCpu,
+    windowSeconds: elapsed,
   };
 }
 
+/**
+ * One cycle as in the shared kit: connect, upgrade, one 64 B echo, a close frame (1000), the
+ * server's close frame, then the server's FIN; the client closes its socket after the FIN.
+ * Raw: connect, 64 B echoed, FIN.
+ */
+function handshakeCycle(frame, close) {
+  return new Promise((resolve, reject) => {
+    open(false).then(({ socket, rest }) => {
+      let received = rest.length;
+      const echoSize = isRaw ? frame.length : 66;
+      let isClosing = false;
+      socket.on('data', (chunk) => {
+        received += chunk.length;
+        if (!isClosing && received >= echoSize) {
+          isClosing = true;
+          if (isRaw) socket.end();
+          else socket.write(close);
+        }
+      });
+      socket.once('end', () => {
+        socket.destroy();
+        resolve();
+      });
+      socket.once('error', reject);
+      socket.write(frame);
+    }, reject);
+  });
+}
+
 async function handshakeLoad() {
+  const frame = maskedFrame(2, payloadFor({ opcode: 2, size: 64 }));
+  const close = maskedFrame(8, Buffer.from([0x03, 0xe8]));
   let count = 0;
   let isRunning = true;
-  const started = process.hrtime.bigint();
   const worker = async () => {
     while (isRunning) {
-      const { socket } = await open(false);
+      await handshakeCycle(frame, close);
       count++;
-      socket.destroy();
     }
   };
-  const timer = setTimeout(() => {
-    isRunning = false;
-  }, seconds * 1000);
-  await Promise.all(Array.from({ length: connections }, worker));
-  clearTimeout(timer);
-  const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
-  return { handshakesPerSecond: count / elapsed };
+  const workers = Array.from({ length: 50 }, worker);
+  const result = await measure(() => count);
+  isRunning = false;
+  await Promise.all(workers);
+  return {
+    handshakesPerSecond: result.count / result.elapsed,
+    clientCpuPercent: (100 * result.clientCpu) / result.elapsed,
+    serverCpuSeconds: result.serverCpu,
+    windowSeconds: result.elapsed,
+  };
 }
 
 /** Opens `connections` idle websockets and keeps them until told to close (over IPC). */
 async function idle() {
   const sockets = [];
-  for (let i = 0; i < connections; i++) {
+  for (let i = 0; i < Number(values.connections ?? 1000); i++) {
     const { socket } = await open(values.deflate);
     socket.on('error', () => {});
     sockets.push(socket);

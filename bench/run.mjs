@@ -1,11 +1,24 @@
 // `pnpm bench`: our echo server(s) and ws's, measured in the same run by a load client in a
-// separate process. Each scenario runs ROUNDS times per server, servers interleaved, and the
-// median is reported with its ratio to ws.
+// separate process, with the scenario shapes of the shared C kit (../shared/bench). Each
+// scenario runs ROUNDS times per server, servers interleaved, and the median is reported with
+// its ratio to ws, in messages per second and in messages per second of server CPU.
+//
+// The client must outpace the server it measures, and the output proves it or says otherwise:
+// - each cell reports the server's and the client's CPU (in % of one CPU, over the measured
+//   window); a cell is server-bound when the server was busy (85 % or more), client-bound when
+//   the client was and the server was not, and marked `neither busy` otherwise (a loaded
+//   machine, or a latency-bound scenario);
+// - a capacity line: from its CPU per message, what the client can drive on its own CPU,
+//   against the fastest server measured;
+// - a calibration line: the same client against Node's raw TCP echo (no HTTP, no framing).
+// Server and client are pinned to CPUs 1 and 0 when `taskset` exists and there are two CPUs.
 //
 //   node bench/run.mjs [--seconds 2] [--rounds 3] [--adapters node,fastify,express,koa]
-//                      [--scenarios binary64,...] [--idle 1000] [--deflate]
-import { execFileSync, fork, spawn } from 'node:child_process';
+//                      [--scenarios binary64,...] [--idle 1000] [--no-deflate]
+//                      [--no-calibrate] [--no-pin]
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
@@ -19,27 +32,47 @@ const { values } = parseArgs({
     idle: { type: 'string', default: '1000' },
     deflate: { type: 'boolean', default: true },
     'no-deflate': { type: 'boolean', default: false },
+    'no-calibrate': { type: 'boolean', default: false },
+    'no-pin': { type: 'boolean', default: false },
   },
 });
 const rounds = Number(values.rounds);
 const seconds = values.seconds;
 
-/** A server under test, in a child process with --expose-gc. */
+/** `taskset -c CPU` when it exists and the machine has two CPUs or more, as the kit does. */
+function pinning() {
+  if (values['no-pin'] || os.availableParallelism() < 2) return undefined;
+  try {
+    execFileSync('taskset', ['-c', '0', 'true'], { stdio: 'ignore' });
+    return (cpu, argv) => ['taskset', ['-c', String(cpu), ...argv]];
+  } catch {
+    return undefined;
+  }
+}
+const pin = pinning();
+const command = (cpu, argv) => (pin ? pin(cpu, argv) : [argv[0], argv.slice(1)]);
+
+/** A server under test, in a child process with --expose-gc, talking over IPC. */
 async function startServer(impl, adapter, deflate) {
-  const args = ['--impl', impl, '--adapter', adapter];
+  const args = ['--expose-gc', here('./server.mjs'), '--impl', impl, '--adapter', adapter];
   if (deflate) args.push('--deflate');
-  const child = fork(here('./server.mjs'), args, { execArgv: ['--expose-gc'], stdio: 'inherit' });
+  const [file, argv] = command(1, [process.execPath, ...args]);
+  const child = spawn(file, argv, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const [message] = await once(child, 'message');
   if (message?.type !== 'ready') throw new Error(`${impl} did not start`);
+  const ask = async (type) => {
+    child.send({ type });
+    for (;;) {
+      const [reply] = await once(child, 'message');
+      if (reply?.type === type) return reply.value;
+    }
+  };
   return {
     port: message.port,
-    async memory() {
-      child.send({ type: 'memory' });
-      for (;;) {
-        const [reply] = await once(child, 'message');
-        if (reply?.type === 'memory') return reply.memory;
-      }
-    },
+    pid: message.pid,
+    memory: () => ask('memory'),
+    /** CPU seconds the server used so far. */
+    cpu: () => ask('cpu'),
     stop() {
       child.kill();
       return once(child, 'exit');
@@ -48,21 +81,39 @@ async function startServer(impl, adapter, deflate) {
 }
 
 function load(port, scenario, extra = []) {
-  const out = execFileSync(
+  const [file, argv] = command(0, [
     process.execPath,
-    [
-      here('./load.mjs'),
-      '--port',
-      String(port),
-      '--scenario',
-      scenario,
-      '--seconds',
-      seconds,
-      ...extra,
-    ],
-    { encoding: 'utf8', timeout: (Number(seconds) + 60) * 1000 },
-  );
+    here('./load.mjs'),
+    '--port',
+    String(port),
+    '--scenario',
+    scenario,
+    '--seconds',
+    seconds,
+    ...extra,
+  ]);
+  const out = execFileSync(file, argv, {
+    encoding: 'utf8',
+    timeout: (Number(seconds) + 120) * 1000,
+  });
   return JSON.parse(out.trim().split('\n').pop());
+}
+
+/**
+ * Runs one scenario against a server. The server's CPU over the measured window comes from
+ * /proc (the client reads it at the window's edges); elsewhere it is taken over the client's
+ * whole run (connections and warm-up included), which understates the server's load.
+ */
+async function measureCell(server, scenario, extra) {
+  const cpuBefore = await server.cpu();
+  const started = process.hrtime.bigint();
+  const result = load(server.port, scenario, [...extra, '--pid', String(server.pid)]);
+  const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
+  const wholeRun = (await server.cpu()) - cpuBefore;
+  const windowed = result.serverCpuSeconds !== undefined && result.serverCpuSeconds !== null;
+  const serverCpu = windowed ? result.serverCpuSeconds : wholeRun;
+  const span = windowed ? result.windowSeconds : elapsed;
+  return { ...result, serverCpuPercent: (100 * serverCpu) / span, serverCpuSeconds: serverCpu };
 }
 
 async function idleMemory(server, count, deflate) {
@@ -112,22 +163,29 @@ const contenders = [
     .map((adapter) => ({ name: `wsroute/${adapter}`, impl: 'wsroute', adapter })),
 ];
 
+/** Per contender and scenario: the metric, the metric per server CPU-second, the CPU shares. */
 async function measure(scenarios, deflate) {
   const results = new Map();
   for (const contender of contenders) results.set(contender.name, {});
+  const extra = deflate ? ['--deflate'] : [];
   for (let round = 0; round < rounds; round++) {
-    for (const contender of contenders) {
-      const server = await startServer(contender.impl, contender.adapter, deflate);
-      try {
-        for (const scenario of scenarios) {
-          const result = load(server.port, scenario, deflate ? ['--deflate'] : []);
+    for (const scenario of scenarios) {
+      for (const contender of contenders) {
+        // A fresh server per cell, as the kit does: no cell inherits another's heap.
+        const server = await startServer(contender.impl, contender.adapter, deflate);
+        try {
+          const cell = await measureCell(server, scenario, extra);
           const [key] = METRIC[scenario];
           const bucket = results.get(contender.name);
-          bucket[scenario] ??= [];
-          bucket[scenario].push(result[key]);
+          bucket[scenario] ??= { value: [], perCpu: [], serverCpu: [], clientCpu: [] };
+          const samples = bucket[scenario];
+          samples.value.push(cell[key]);
+          samples.perCpu.push((100 * cell[key]) / (cell.serverCpuPercent || Number.NaN));
+          samples.serverCpu.push(cell.serverCpuPercent);
+          samples.clientCpu.push(cell.clientCpuPercent);
+        } finally {
+          await server.stop();
         }
-      } finally {
-        await server.stop();
       }
     }
   }
@@ -137,8 +195,8 @@ async function measure(scenarios, deflate) {
       const server = await startServer(contender.impl, contender.adapter, deflate);
       try {
         const memory = await idleMemory(server, idleCount, deflate);
-        results.get(contender.name).idle = [memory.heapPerConnection];
-        results.get(contender.name).idleRss = [memory.rssPerConnection];
+        results.get(contender.name).idle = { value: [memory.heapPerConnection] };
+        results.get(contender.name).idleRss = { value: [memory.rssPerConnection] };
       } finally {
         await server.stop();
       }
@@ -147,25 +205,59 @@ async function measure(scenarios, deflate) {
   return results;
 }
 
-function print(title, scenarios, results) {
+/** The same client against a raw TCP echo: what it can drive at least, per scenario. */
+async function calibrate(scenarios) {
+  const ceiling = {};
+  const throughput = scenarios.filter((s) => s !== 'json1k');
+  const server = await startServer('tcp-echo', 'node', false);
+  try {
+    for (const scenario of throughput) {
+      const cell = await measureCell(server, scenario, ['--raw']);
+      ceiling[scenario] = { value: cell[METRIC[scenario][0]], clientCpu: cell.clientCpuPercent };
+    }
+  } finally {
+    await server.stop();
+  }
+  return ceiling;
+}
+
+const fmt = (n) => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(1));
+
+function print(title, scenarios, results, ceiling) {
   const rows = [];
   const ws = results.get('ws');
   const names = contenders.map((c) => c.name);
-  const fmt = (n) => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(1));
-  const line = (label, unit, key, lowerIsBetter = false) => {
-    const base = median(ws[key]);
+  const notes = [];
+  const line = (label, unit, key, field, lowerIsBetter = false) => {
+    const base = median(ws[key][field]);
     const cells = names.map((name) => {
-      const value = median(results.get(name)[key]);
-      if (name === 'ws') return fmt(value);
-      const ratio = lowerIsBetter ? base / value : value / base;
-      return `${fmt(value)} (${ratio.toFixed(2)}×)`;
+      const samples = results.get(name)[key];
+      const value = median(samples[field]);
+      let cell =
+        name === 'ws'
+          ? fmt(value)
+          : `${fmt(value)} (${(lowerIsBetter ? base / value : value / base).toFixed(2)}×)`;
+      if (field === 'value' && samples.serverCpu) {
+        const server = median(samples.serverCpu);
+        const client = median(samples.clientCpu);
+        cell += ` [srv ${Math.round(server)}% cli ${Math.round(client)}%]`;
+        if (server < 85) {
+          const verdict = client >= 85 ? 'client-bound' : 'neither busy';
+          cell += ` ${verdict}`;
+          notes.push(`${name} ${key} (${verdict})`);
+        }
+      }
+      return cell;
     });
     rows.push([label, unit, ...cells]);
   };
-  for (const scenario of scenarios) line(scenario, METRIC[scenario][1], scenario);
+  for (const scenario of scenarios) {
+    line(scenario, METRIC[scenario][1], scenario, 'value');
+    line(`${scenario} / server CPU-s`, METRIC[scenario][1], scenario, 'perCpu');
+  }
   if (ws.idle) {
-    line('idle conn heap+external', 'B/conn', 'idle', true);
-    line('idle conn rss', 'B/conn', 'idleRss', true);
+    line('idle conn heap+external', 'B/conn', 'idle', 'value', true);
+    line('idle conn rss', 'B/conn', 'idleRss', 'value', true);
   }
   const header = ['scenario', 'unit', ...names];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
@@ -174,15 +266,49 @@ function print(title, scenarios, results) {
     .join('\n');
   process.stdout.write(`\n${title}\n${out}\n`);
   process.stdout.write(
-    '(medians of the rounds; ratio = wsroute / ws, for memory ws / wsroute: above 1× is better)\n',
+    '(medians of the rounds; ratio = wsroute / ws, for memory ws / wsroute: above 1× is better;\n' +
+      ' [srv/cli] = CPU of the server and of the load client, in % of one CPU)\n',
+  );
+  const capacity = scenarios.map((s) => {
+    // What the client drives per second of its own CPU, at the fastest server's pace.
+    let best = { name: '', value: 0, client: 100 };
+    for (const name of names) {
+      const samples = results.get(name)[s];
+      const value = median(samples.value);
+      if (value > best.value) best = { name, value, client: median(samples.clientCpu) };
+    }
+    const drivable = (100 * best.value) / best.client;
+    return `${s} ${fmt(drivable)} ${METRIC[s][1]} (${(drivable / best.value).toFixed(2)}× ${best.name})`;
+  });
+  process.stdout.write(
+    `load client capacity on its own CPU, from its CPU per message: ${capacity.join('; ')}\n`,
+  );
+  if (ceiling) {
+    const parts = scenarios
+      .filter((s) => ceiling[s])
+      .map((s) => {
+        const fastest = Math.max(...names.map((name) => median(results.get(name)[s].value)));
+        return `${s} ${fmt(ceiling[s].value)} ${METRIC[s][1]} (fastest server here: ${Math.round((100 * fastest) / ceiling[s].value)}% of that)`;
+      });
+    process.stdout.write(
+      `calibration, the same client against Node's raw TCP echo: ${parts.join('; ')}\n`,
+    );
+  }
+  process.stdout.write(
+    notes.length === 0
+      ? 'every cell was server-bound: the load client outpaced each server it measured\n'
+      : `cells not server-bound (their ratios are not the servers' alone): ${notes.join(', ')}\n`,
   );
 }
 
 const scenarios = values.scenarios.split(',');
 process.stdout.write(
-  `node ${process.version}, ${rounds} rounds × ${seconds}s per scenario; ws with bufferutil + utf-8-validate\n`,
+  `node ${process.version}, ${rounds} rounds × ${seconds}s per scenario (+0.5 s warm-up); ` +
+    `ws with bufferutil + utf-8-validate; ${pin ? 'server on CPU 1, client on CPU 0' : 'not pinned'}\n`,
 );
-print('Uncompressed echo', scenarios, await measure(scenarios, false));
+const ceiling = values['no-calibrate'] ? undefined : await calibrate(scenarios);
+print('Uncompressed echo', scenarios, await measure(scenarios, false), ceiling);
 if (values.deflate && !values['no-deflate']) {
-  print('permessage-deflate, 1 KiB JSON-like text', ['json1k'], await measure(['json1k'], true));
+  const title = 'permessage-deflate, 1 KiB JSON-like text';
+  print(title, ['json1k'], await measure(['json1k'], true), undefined);
 }

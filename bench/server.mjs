@@ -1,5 +1,8 @@
-// A benchmark server in its own process: `--impl wsroute|ws` (wsroute takes `--adapter`).
-// It reports its port over IPC and answers { type: 'memory' } with its memory after a GC.
+// A benchmark server in its own process: `--impl wsroute|ws|tcp-echo` (wsroute takes
+// `--adapter`; tcp-echo is Node's raw TCP echo, no HTTP, no framing: the load client's
+// calibration). It reports its port and pid over IPC, answers { type: 'memory' } with its
+// memory after a GC and { type: 'cpu' } with the CPU seconds it used so far.
+import net from 'node:net';
 import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({
@@ -25,6 +28,16 @@ async function startWs(deflate) {
   return { port: wss.address().port };
 }
 
+async function startTcpEcho() {
+  const server = net.createServer((socket) => {
+    socket.setNoDelay(true);
+    socket.on('error', () => {});
+    socket.pipe(socket);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: server.address().port };
+}
+
 async function startWsroute(adapter, deflate) {
   const { startEchoServer } = await import('../examples/echo/echo.mjs');
   return startEchoServer({ port: 0, host: '127.0.0.1', adapter, deflate });
@@ -33,7 +46,9 @@ async function startWsroute(adapter, deflate) {
 const server =
   values.impl === 'ws'
     ? await startWs(values.deflate)
-    : await startWsroute(values.adapter, values.deflate);
+    : values.impl === 'tcp-echo'
+      ? await startTcpEcho()
+      : await startWsroute(values.adapter, values.deflate);
 
 function memory() {
   for (let i = 0; i < 3; i++) globalThis.gc?.();
@@ -41,7 +56,13 @@ function memory() {
   return { rss: m.rss, heapUsed: m.heapUsed, external: m.external };
 }
 
+function cpuSeconds() {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+}
+
 process.on('message', (message) => {
-  if (message?.type === 'memory') process.send({ type: 'memory', memory: memory() });
+  if (message?.type === 'memory') process.send({ type: 'memory', value: memory() });
+  if (message?.type === 'cpu') process.send({ type: 'cpu', value: cpuSeconds() });
 });
-process.send({ type: 'ready', port: server.port });
+process.send({ type: 'ready', port: server.port, pid: process.pid });

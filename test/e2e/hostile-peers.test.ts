@@ -31,13 +31,14 @@ interface Served {
   readonly done: Promise<void>;
 }
 
-/** A server with default options whose echo ignores `send()`'s result. */
-async function serve(t: Test): Promise<Served> {
+/** A server with default options (compression aside) whose echo ignores `send()`'s result. */
+async function serve(t: Test, perMessageDeflate = false): Promise<Served> {
   let markDone: () => void = () => {};
   const done = new Promise<void>((resolve) => {
     markDone = resolve;
   });
   const wss = new WebSocketServer().route('/', {
+    perMessageDeflate,
     defaultProtocol: {
       onMessage(connection: Connection, message: string | Buffer) {
         if (message === 'done') markDone();
@@ -60,8 +61,9 @@ async function serve(t: Test): Promise<Served> {
 }
 
 /** Opens a connection, then stops reading: the client's socket is paused. */
-async function openSilent(t: Test, port: number): Promise<RawClient> {
-  const client = await RawClient.upgrade(t, port);
+async function openSilent(t: Test, port: number, extensions?: string): Promise<RawClient> {
+  const headers = extensions ? { 'Sec-WebSocket-Extensions': extensions } : {};
+  const client = await RawClient.upgrade(t, port, { headers });
   client.socket.pause();
   return client;
 }
@@ -181,4 +183,37 @@ t.test('a ping flood from a peer that does not read costs one pong', async (t) =
   t.equal(others, 0, 'only pongs');
   t.ok(pongs < 500_001, `${pongs} pongs answered 500,001 pings, the last one among them`);
   t.ok(connection.isOpen, 'the connection is still open');
+});
+
+t.test('with permessage-deflate, replies waiting for the compressor count too', async (t) => {
+  const { port, wss, upgraded } = await serve(t, true);
+  const rssBefore = settledRss();
+  const client = await openSilent(t, port, 'permessage-deflate; server_no_context_takeover');
+  const serverSocket = await upgraded;
+  const connection = onlyConnection(wss);
+  // Text the compressor has work with, sent uncompressed: each echo goes through zlib.
+  const text = Array.from({ length: 4000 }, (_, i) => `{"id":${i},"v":"${i * 7919}"}`).join(',');
+  const message = frame({ opcode: OP.text, payload: text });
+  const count = Math.ceil((96 * MiB) / message.length);
+  for (let i = 0; i < count; i++) client.socket.write(message);
+  const sent = count * message.length;
+  let maxBuffered = 0;
+  let lastBytesRead = -1;
+  await settle(() => {
+    maxBuffered = Math.max(maxBuffered, connection.bufferedAmount);
+    const bytesRead = serverSocket.bytesRead;
+    const isStill = bytesRead === lastBytesRead && (serverSocket.isPaused() || bytesRead >= sent);
+    lastBytesRead = bytesRead;
+    return isStill;
+  });
+  t.ok(
+    serverSocket.bytesRead < sent,
+    `the server stopped reading (${serverSocket.bytesRead} of ${sent} bytes)`,
+  );
+  t.ok(
+    maxBuffered <= OUTPUT_LIMIT + SLACK,
+    `buffered output stayed bounded (${maxBuffered} bytes)`,
+  );
+  const growth = settledRss() - rssBefore;
+  t.ok(growth < 64 * MiB, `rss grew by ${(growth / MiB).toFixed(1)} MiB while 96 MiB were sent`);
 });

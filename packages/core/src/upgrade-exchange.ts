@@ -110,13 +110,12 @@ function destroyOnError(this: Duplex): void {
 export class UpgradeExchange {
   /** The upgrade request. */
   readonly request: IncomingMessage;
-  /** Whether the request asks for `websocket` (not, e.g., `h2c`, which is plain HTTP/1.1). */
-  readonly isWebSocket: boolean;
   readonly #socket: Duplex;
   readonly #head: Buffer;
   readonly #host: ExchangeHost;
   readonly #binding: ResponseBinding;
   #response: ServerResponse | undefined;
+  #isWebSocket: boolean | undefined;
   #state: State = State.Pending;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<unknown> | undefined;
@@ -139,13 +138,19 @@ export class UpgradeExchange {
   ) {
     this.#host = host;
     this.request = request;
-    this.isWebSocket = isWebSocketUpgrade(request);
     this.#socket = socket;
     this.#head = head;
     this.#binding = binding;
     socket.on('error', destroyOnError);
     this.#timer = setTimeout(() => this.#onTimeout(), Math.max(0, timeout));
     this.#timer.unref();
+  }
+
+  /** Whether the request asks for `websocket` (not, e.g., `h2c`, which is plain HTTP/1.1). */
+  get isWebSocket(): boolean {
+    // Read on first use: the node attachment never asks, and negotiation reads the header anyway.
+    this.#isWebSocket ??= isWebSocketUpgrade(this.request);
+    return this.#isWebSocket;
   }
 
   /**

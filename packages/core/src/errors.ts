@@ -7,6 +7,7 @@
  * @module
  */
 import Boom from '@hapi/boom';
+import type { ValidationIssue as StandardSchemaIssue } from '@wsroute/contract';
 import { WEBSOCKET_VERSION } from './constants.js';
 
 /** Machine-readable codes of handshake rejections, found in `boom.data.code`. */
@@ -149,10 +150,27 @@ export class WebSocketError extends Error {
   readonly closeCode: number;
   /** The stable error code. */
   readonly code: ProtocolErrorCode;
-  constructor(closeCode: number, code: ProtocolErrorCode, message: string, options?: ErrorOptions) {
+  /**
+   * What a contract's Standard Schema found wrong (`WS_VALIDATION_FAILED` from a schema);
+   * undefined otherwise.
+   */
+  readonly issues: readonly StandardSchemaIssue[] | undefined;
+  /**
+   * @param closeCode - the close code sent to the peer
+   * @param code - the stable error code
+   * @param message - a human-readable explanation
+   * @param options - `cause`, and `issues` of a failed schema
+   */
+  constructor(
+    closeCode: number,
+    code: ProtocolErrorCode,
+    message: string,
+    options?: ErrorOptions & { readonly issues?: readonly StandardSchemaIssue[] },
+  ) {
     super(message, options);
     this.name = 'WebSocketError';
     this.closeCode = closeCode;
     this.code = code;
+    this.issues = options?.issues;
   }
 }

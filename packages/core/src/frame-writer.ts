@@ -19,6 +19,17 @@ const SLAB_SIZE = 64 * 1024;
 const SLAB_MIN_REMAINING = 2 * 1024;
 const EMPTY = Buffer.alloc(0);
 
+/** Writers holding their frames until the current tick's synchronous work is done. */
+let deferredWriters: FrameWriter[] = [];
+let isDeferredFlushQueued = false;
+
+function flushDeferredWriters(): void {
+  isDeferredFlushQueued = false;
+  const writers = deferredWriters;
+  deferredWriters = [];
+  for (const writer of writers) writer.endDeferral();
+}
+
 /** Options of a {@link FrameWriter}. */
 export interface FrameWriterOptions {
   /** Largest frame payload; larger messages are split into continuation frames. */
@@ -83,6 +94,7 @@ export class FrameWriter {
   /** End of the bytes written into the slab. */
   #end = 0;
   #batchDepth = 0;
+  #isDeferred = false;
 
   /**
    * @param socket - the upgraded socket
@@ -101,6 +113,49 @@ export class FrameWriter {
   /** Closes a batch; the outermost one writes everything gathered. */
   endBatch(): void {
     if (--this.#batchDepth === 0) this.#flush();
+  }
+
+  /**
+   * Holds this writer's frames until the synchronous work of the current tick is done, then
+   * writes them at once (a microtask, so no event-loop turn is added): a burst of publications
+   * reaches each subscriber in one write, not one write per frame.
+   */
+  deferFlush(): void {
+    if (this.#isDeferred) return;
+    this.#isDeferred = true;
+    this.#batchDepth++;
+    deferredWriters.push(this);
+    if (!isDeferredFlushQueued) {
+      isDeferredFlushQueued = true;
+      queueMicrotask(flushDeferredWriters);
+    }
+  }
+
+  /** Ends a {@link FrameWriter.deferFlush}. Internal, called by the microtask. */
+  endDeferral(): void {
+    if (!this.#isDeferred) return;
+    this.#isDeferred = false;
+    this.endBatch();
+  }
+
+  /**
+   * Writes a frame built elsewhere (header and payload, e.g. one frame shared by every
+   * subscriber of a topic): copied into the slab when small, written by reference otherwise.
+   * @param frame - complete frame bytes; never modified
+   */
+  writeFrameBytes(frame: Uint8Array): void {
+    const length = frame.byteLength;
+    if (length <= COPY_THRESHOLD) {
+      this.#reserve(length);
+      this.#slab.set(frame, this.#end);
+      this.#end += length;
+      this.#flushUnlessBatching();
+      return;
+    }
+    const socket = this.#socket;
+    if (socket.destroyed || socket.writableEnded) return;
+    this.#flush();
+    socket.write(frame);
   }
 
   /** Bytes gathered in the current batch and not yet handed to the socket. */

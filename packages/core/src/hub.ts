@@ -1,11 +1,12 @@
 /**
  * What every entry point offers the application once routes are declared: its open
- * connections and graceful shutdown. The `node:http` attachment, the Express and Koa
+ * connections, topics, and graceful shutdown. The `node:http` attachment, the Express and Koa
  * middleware objects and the Fastify plugin's `app.websocket` all are hubs.
  * @module
  */
 import type { AnyConnection } from './connection-types.js';
 import type { ShutdownOptions } from './registry.js';
+import { type PublishReport, type TopicLike, type TopicStats, topicName } from './topics.js';
 import type { UpgradeLifecycle } from './upgrade-lifecycle.js';
 
 /** The application's view of one entry point. */
@@ -26,6 +27,38 @@ export class WebSocketHub {
    */
   get connections(): ReadonlySet<AnyConnection> {
     return this.#lifecycle.connections;
+  }
+
+  /**
+   * Publishes a value to every subscriber of a topic in this process and, with a backplane,
+   * in every other process of the application. Each subscribed protocol encodes the value once
+   * (its codec; without one the value must be a string or bytes) and every subscriber of that
+   * protocol gets the same frame. Across processes the value travels as text, bytes or JSON.
+   * @example
+   * ```ts
+   * const report = wss.publish('room:lobby', { from: 'server', text: 'hello' });
+   * if (report.relay === 'failed') log('not relayed to the other processes');
+   * ```
+   * @param topic - a name or a typed `topic<T>(name)`
+   * @param value - the value to publish
+   * @returns what happened to every subscriber here, and whether the backplane took it
+   * @throws TypeError when a backplane is attached and the value is not JSON-serialisable
+   */
+  publish<T>(topic: TopicLike<T>, value: T): PublishReport {
+    return this.#lifecycle.topics.publish(topicName(topic), value, undefined);
+  }
+
+  /**
+   * @param topic - a name or a typed topic
+   * @returns how many connections of this process are subscribed to it
+   */
+  subscriberCount(topic: TopicLike<unknown>): number {
+    return this.#lifecycle.topics.count(topicName(topic));
+  }
+
+  /** Counters of this entry point's topics: published, delivered, dropped, closed, relayed… */
+  get topicStats(): TopicStats {
+    return this.#lifecycle.topics.stats;
   }
 
   /**

@@ -46,3 +46,13 @@ export {
 } from './protocol.js';
 export type { ShutdownOptions } from './registry.js';
 export type { ProtocolSelector, RouteLimits, RouteOptions } from './route.js';
+export {
+  type PublishOptions,
+  type PublishReport,
+  type SlowSubscriberPolicy,
+  type Topic,
+  type TopicLike,
+  type TopicOptions,
+  type TopicStats,
+  topic,
+} from './topics.js';

@@ -173,7 +173,14 @@ export function createRoute<TData>(options: RouteOptions<TData>): WebSocketRoute
   for (const [name, protocol] of Object.entries(options.protocols ?? {})) {
     if (!isToken(name))
       throw new TypeError(`subprotocol name ${JSON.stringify(name)} is not a token`);
-    protocols.set(name, eraseProtocol(protocol));
+    const erased = eraseProtocol(protocol);
+    // A protocol bound to a contract answers to the contract's name only.
+    if (erased.name !== undefined && erased.name !== name) {
+      throw new TypeError(
+        `subprotocol ${JSON.stringify(name)} is bound to the contract ${JSON.stringify(erased.name)}`,
+      );
+    }
+    protocols.set(name, erased);
   }
   const defaultProtocol = options.defaultProtocol
     ? eraseProtocol(options.defaultProtocol)

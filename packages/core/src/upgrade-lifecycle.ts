@@ -30,6 +30,7 @@ import { HandshakeDeadline } from './handshake-deadline.js';
 import { reject } from './http-reject.js';
 import { ConnectionRegistry, type ShutdownOptions } from './registry.js';
 import { createRoute, type RouteOptions, type WebSocketRoute } from './route.js';
+import { TopicHub } from './topics.js';
 import {
   type ExchangeHost,
   type ResponseBinding,
@@ -79,6 +80,8 @@ export class UpgradeLifecycle implements ExchangeHost {
   /** The entry point's options, defaults applied. */
   readonly options: ResolvedEntryOptions;
   readonly #name: string;
+  /** The topics of the entry point's connections. */
+  readonly topics: TopicHub;
   readonly #registry = new ConnectionRegistry();
   readonly #deadline: HandshakeDeadline;
   readonly #servers = new WeakSet<Server>();
@@ -93,6 +96,7 @@ export class UpgradeLifecycle implements ExchangeHost {
     this.#name = adapter.name;
     this.options = resolveEntryOptions(adapter.name, options);
     this.#deadline = new HandshakeDeadline(this.options.handshakeTimeout);
+    this.topics = new TopicHub(this.options.topics, this.options.backplane);
     this.#logError = this.options.onError ?? adapter.logError ?? emitWarning;
   }
 
@@ -215,8 +219,9 @@ export class UpgradeLifecycle implements ExchangeHost {
    * @param options - code, reason, and the deadline (default `shutdownTimeout`)
    * @returns resolves once every connection is closed
    */
-  shutdown(options: ShutdownOptions = {}): Promise<void> {
-    return this.#registry.shutdown({ timeout: this.options.shutdownTimeout, ...options });
+  async shutdown(options: ShutdownOptions = {}): Promise<void> {
+    await this.#registry.shutdown({ timeout: this.options.shutdownTimeout, ...options });
+    await this.topics.close();
   }
 
   /** @param connection - a connection just accepted */

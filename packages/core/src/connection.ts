@@ -232,6 +232,8 @@ export class WebSocketConnection<TData>
 
   messages(): AsyncIterableIterator<unknown> {
     this.#readMode = ReadMode.Iterate;
+    // Iterating (inside an async onOpen too) means reading: the inbox paces it from now on.
+    this.#gate.resume(PauseReason.Opening);
     const inbox = this.#inbox ?? new Inbox<unknown>();
     this.#inbox = inbox;
     if (this.#phase === Phase.Closed) inbox.end();
@@ -361,9 +363,12 @@ export class WebSocketConnection<TData>
     const onOpen = this.#handler.onOpen;
     const opening = onOpen && this.#call(() => onOpen.call(this.#handler, this));
     if (opening) {
-      this.#readMode = ReadMode.Hold;
-      this.#inbox = new Inbox<unknown>();
-      this.#gate.pause(PauseReason.Opening);
+      // onOpen may have started reading with messages() already: then it keeps that mode.
+      if (this.#readMode === ReadMode.Dispatch) {
+        this.#readMode = ReadMode.Hold;
+        this.#inbox = new Inbox<unknown>();
+        this.#gate.pause(PauseReason.Opening);
+      }
       opening.then(
         () => this.#onOpened(),
         (error: unknown) => {

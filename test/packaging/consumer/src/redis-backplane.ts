@@ -1,6 +1,6 @@
 // @wsroute/redis: its options and events, and a RedisBackplane is core's Backplane.
 // Nothing connects before open().
-import type { Backplane } from '@wsroute/core';
+import { type Backplane, type PublishReport, topic, WebSocketServer } from '@wsroute/core';
 import {
   type RedisBackplane,
   type RedisBackplaneOptions,
@@ -19,4 +19,21 @@ export function createBackplane(): { backplane: Backplane; state: () => RedisBac
   const backplane: RedisBackplane = redisBackplane(options);
   backplane.on('down', (error) => process.stderr.write(`backplane down: ${error?.message}\n`));
   return { backplane, state: () => backplane.state };
+}
+
+/** Attaching it is one option of the entry point; topics are typed by what they carry. */
+export function createServer(): WebSocketServer {
+  const { backplane } = createBackplane();
+  const news = topic<string>('news');
+  const wss = new WebSocketServer({ backplane, topics: { slowSubscriber: 'drop' } });
+  wss.route('/news', {
+    defaultProtocol: {
+      onOpen(connection) {
+        connection.subscribe(news);
+      },
+    },
+  });
+  const report: PublishReport = wss.publish(news, 'hello');
+  void report.relay;
+  return wss;
 }

@@ -14,6 +14,10 @@ import t, { type Test } from 'tap';
 import WebSocket from 'ws';
 import { type RedisBackplane, redisBackplane } from '../src/index.js';
 
+// 10,000 handshakes and 10,000 publications through Redis: more than tap's default minute on a
+// loaded machine.
+t.setTimeout(180_000);
+
 interface Node {
   readonly wss: WebSocketServer;
   readonly backplane: RedisBackplane;
@@ -144,14 +148,20 @@ t.test('10,000 publications of one entry point arrive in order at the other', as
   );
 });
 
-t.test('a Redis channel is held only while the topic has local subscribers', async (t) => {
+t.test('10,000 connect-subscribe-close cycles leave no topic, channel or listener', async (t) => {
   const redis = await startRedisServer(t);
   const a = await startNode(t, redis.url);
   const probe = new Redis(redis.url);
   t.teardown(() => probe.disconnect());
-  for (let round = 0; round < 20; round++) {
+  const { publisher, subscriber } = a.backplane.clients;
+  const listeners = (): number[] =>
+    [publisher, subscriber].flatMap((client) =>
+      client.eventNames().map((name) => client.listenerCount(name)),
+    );
+  const before = listeners();
+  for (let round = 0; round < 200; round++) {
     const clients = await Promise.all(
-      Array.from({ length: 50 }, (_, i) => client(t, `${a.url}/t/cycle-${i % 5}`)),
+      Array.from({ length: 50 }, (_, i) => client(t, `${a.url}/t/cycle-${i % 7}`)),
     );
     await until(() => a.wss.topicStats.subscriptions === 50, 'fifty subscriptions');
     for (const c of clients) c.ws.terminate();
@@ -162,6 +172,7 @@ t.test('a Redis channel is held only while the topic has local subscribers', asy
   await until(async () => (await probe.pubsub('CHANNELS', '*')).length === 0, 'no channel left');
   t.same(await probe.pubsub('CHANNELS', '*'), []);
   t.equal(a.backplane.stats.topics, 0);
+  t.same(listeners(), before, 'no listener left on the Redis clients');
 });
 
 t.test(

@@ -3,6 +3,11 @@
  * Express and Koa middleware), checked by one rule set, at registration.
  * @module
  */
+import {
+  type EntryAdmissionOptions,
+  type ResolvedEntryAdmission,
+  resolveEntryAdmission,
+} from './admission.js';
 import type { AnyConnection } from './connection-types.js';
 import { DEFAULT_LIMITS } from './constants.js';
 import type { WebSocketError } from './errors.js';
@@ -16,8 +21,11 @@ export const DEFAULT_SHUTDOWN_TIMEOUT = 5_000;
  */
 export type UnhandledErrorListener = (error: WebSocketError, connection: AnyConnection) => void;
 
-/** Options shared by every entry point. */
-export interface EntryOptions {
+/**
+ * Options shared by every entry point; the admission options (origins, trusted proxies, limits,
+ * the credential prefix) are documented on {@link EntryAdmissionOptions}.
+ */
+export interface EntryOptions extends EntryAdmissionOptions {
   /**
    * Time from the first byte of the request to the 101, hooks and middleware included, in ms.
    * A request whose headers are not complete by then is answered 408 and dropped; an upgrade
@@ -50,6 +58,7 @@ export interface ResolvedEntryOptions {
   readonly maxHeaderBytes: number;
   readonly shutdownTimeout: number;
   readonly onError: UnhandledErrorListener | undefined;
+  readonly admission: ResolvedEntryAdmission;
 }
 
 function readDuration(
@@ -109,5 +118,6 @@ export function resolveEntryOptions(entry: string, options: unknown): ResolvedEn
     maxHeaderBytes: readCount(entry, given, 'maxHeaderBytes', DEFAULT_LIMITS.maxHeaderBytes),
     shutdownTimeout: readDuration(entry, given, 'shutdownTimeout', DEFAULT_SHUTDOWN_TIMEOUT),
     onError: onError as UnhandledErrorListener | undefined,
+    admission: resolveEntryAdmission(entry, given),
   };
 }

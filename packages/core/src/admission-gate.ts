@@ -49,7 +49,7 @@ export interface ResolvedAdmissionLimits {
   readonly handshakesPerClient: HandshakeRate | undefined;
 }
 
-/** Most clients whose handshake budget one gate remembers (about 100 bytes each). */
+/** Most clients whose handshake budget one gate remembers (about 160 bytes each: 16 MB). */
 export const MAX_TRACKED_CLIENTS = 100_000;
 
 function readCap(name: string, value: unknown): number {

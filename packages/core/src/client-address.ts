@@ -19,7 +19,14 @@
  * way round, so believing whichever is present would let a client choose its address.
  * @module
  */
-import { BlockList, isIP, isIPv4, isIPv6 } from 'node:net';
+import {
+  clientKeyOf,
+  type IpRange,
+  isInRange,
+  normalizeAddress,
+  parseIp,
+  parseIpRange,
+} from './ip-address.js';
 
 /**
  * Which proxies may be believed: addresses and CIDR ranges (`'10.0.0.0/8'`, `'::1'`) or the
@@ -87,36 +94,21 @@ const NAMED_RANGES: Readonly<Record<string, readonly string[]>> = {
 /** The address the socket reports when it has none (a closed or non-TCP socket). */
 const UNKNOWN_ADDRESS = 'unknown';
 
-function addRange(list: BlockList, range: string): boolean {
-  const slash = range.indexOf('/');
-  const address = slash === -1 ? range : range.slice(0, slash);
-  const family = isIP(address);
-  if (family === 0) return false;
-  const type = family === 4 ? 'ipv4' : 'ipv6';
-  if (slash === -1) {
-    list.addAddress(address, type);
-    return true;
-  }
-  const bits = range.slice(slash + 1);
-  const prefix = Number(bits);
-  if (!/^\d{1,3}$/.test(bits) || prefix > (family === 4 ? 32 : 128)) return false;
-  list.addSubnet(address, prefix, type);
-  return true;
-}
-
-function compileList(entry: string, ranges: readonly string[]): (address: string) => boolean {
-  const list = new BlockList();
-  for (const range of ranges) {
-    const expanded = typeof range === 'string' ? (NAMED_RANGES[range] ?? [range]) : [];
-    if (expanded.length === 0 || !expanded.every((item) => addRange(list, item))) {
+function compileList(entryName: string, entries: readonly string[]): (address: string) => boolean {
+  const ranges: IpRange[] = [];
+  for (const entry of entries) {
+    const expanded = typeof entry === 'string' ? (NAMED_RANGES[entry] ?? [entry]) : [];
+    const parsed = expanded.map(parseIpRange);
+    if (expanded.length === 0 || parsed.some((range) => range === undefined)) {
       throw new TypeError(
-        `${entry}: trustProxy: ${JSON.stringify(range)} is not an IP address, a CIDR range, 'loopback', 'linklocal' or 'uniquelocal'`,
+        `${entryName}: trustProxy: ${JSON.stringify(entry)} is not an IP address, a CIDR range, 'loopback', 'linklocal' or 'uniquelocal'`,
       );
     }
+    ranges.push(...(parsed as IpRange[]));
   }
   return (address) => {
-    const family = isIP(address);
-    return family !== 0 && list.check(address, family === 4 ? 'ipv4' : 'ipv6');
+    const bytes = parseIp(address);
+    return bytes !== undefined && ranges.some((range) => isInRange(bytes, range));
   };
 }
 
@@ -158,13 +150,6 @@ export function resolveTrustProxy(entry: string, value: unknown): ResolvedTrustP
   return { isTrusted: compileProxies(entry, options.proxies), header };
 }
 
-/** Lower-cases and unmaps an IPv4-mapped IPv6 address (`::ffff:10.0.0.1` → `10.0.0.1`). */
-export function normalizeAddress(address: string): string {
-  const lower = address.toLowerCase();
-  if (lower.startsWith('::ffff:') && isIPv4(lower.slice(7))) return lower.slice(7);
-  return lower;
-}
-
 /**
  * Reads one address out of a forwarding header element: strips RFC 7239 quotes, IPv6
  * brackets and a port (`"[2001:db8::1]:4711"`, `192.0.2.1:8080`). Anything that is not an IP
@@ -181,37 +166,7 @@ function forwardedNode(value: string): string {
     // One colon is an IPv4 address with a port; IPv6 has several.
     if (colon !== -1 && node.indexOf(':', colon + 1) === -1) node = node.slice(0, colon);
   }
-  return isIP(node) === 0 ? node : normalizeAddress(node);
-}
-
-/** The /64 prefix of an IPv6 address, as `a:b:c:d::/64`; undefined when it does not parse. */
-function ipv6Prefix64(address: string): string | undefined {
-  const zone = address.indexOf('%');
-  const plain = zone === -1 ? address : address.slice(0, zone);
-  const gap = plain.indexOf('::');
-  const head = gap === -1 ? plain : plain.slice(0, gap);
-  const groups = head === '' ? [] : head.split(':');
-  if (gap !== -1) {
-    const tail = plain.slice(gap + 2);
-    // Count an embedded IPv4 tail as its two groups.
-    const tailGroups = tail === '' ? [] : tail.split(':');
-    const tailLength = tailGroups.length + (tail.includes('.') ? 1 : 0);
-    while (groups.length + tailLength < 8) groups.push('0');
-    groups.push(...tailGroups);
-  }
-  if (groups.length < 4) return undefined;
-  const prefix = groups.slice(0, 4).map((group) => Number.parseInt(group, 16).toString(16));
-  return `${prefix.join(':')}::/64`;
-}
-
-/**
- * The key per-client tables count by: IPv4 addresses as they are, IPv6 addresses by /64.
- * @param address - a normalized address (see {@link normalizeAddress}), or any other string
- * @returns the key
- */
-export function clientKeyOf(address: string): string {
-  if (!isIPv6(address)) return address;
-  return ipv6Prefix64(address) ?? address;
+  return parseIp(node) === undefined ? node : normalizeAddress(node);
 }
 
 /** One element of a forwarding chain: the address a proxy saw, and what else it recorded. */

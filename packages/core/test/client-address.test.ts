@@ -2,8 +2,6 @@ import t from 'tap';
 import {
   type ClientRequestInfo,
   clientAddressOf,
-  clientKeyOf,
-  normalizeAddress,
   type ResolvedTrustProxy,
   resolveTrustProxy,
 } from '../src/client-address.js';
@@ -132,19 +130,11 @@ t.test('a trusted proxy forwards the host and scheme the client asked for', asyn
   });
 });
 
-t.test('normalizes IPv4-mapped addresses and keys IPv6 clients by /64', async (t) => {
-  t.equal(normalizeAddress('::FFFF:10.1.2.3'), '10.1.2.3');
-  t.equal(normalizeAddress('2001:DB8::1'), '2001:db8::1');
-  t.equal(clientKeyOf('10.1.2.3'), '10.1.2.3');
-  t.equal(clientKeyOf('2001:db8:1:2:3:4:5:6'), '2001:db8:1:2::/64');
-  t.equal(clientKeyOf('2001:db8:1:2::9'), '2001:db8:1:2::/64');
-  t.equal(clientKeyOf('2001:db8::1'), '2001:db8:0:0::/64');
-  t.equal(clientKeyOf('::1'), '0:0:0:0::/64');
-  t.equal(clientKeyOf('fe80::1%eth0'), 'fe80:0:0:0::/64');
-  t.equal(clientKeyOf('64:ff9b::192.0.2.1'), '64:ff9b:0:0::/64');
-  t.equal(clientKeyOf('unknown'), 'unknown');
+t.test('a dual-stack peer matches IPv4 rules; IPv6 clients are keyed by /64', async (t) => {
   const mapped = clientAddressOf(request('::ffff:127.0.0.1'), trust(['127.0.0.1']));
-  t.equal(mapped.address, '127.0.0.1', 'a dual-stack socket peer matches an IPv4 rule');
+  t.same([mapped.address, mapped.key], ['127.0.0.1', '127.0.0.1']);
+  const v6 = clientAddressOf(request('2001:DB8::7'), undefined);
+  t.same([v6.address, v6.key], ['2001:db8::7', '2001:db8:0:0::/64']);
 });
 
 t.test('resolveTrustProxy refuses what it cannot honour, naming the entry point', async (t) => {

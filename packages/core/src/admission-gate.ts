@@ -150,6 +150,8 @@ export class AdmissionGate {
   /** Open connections per client key; a key leaves when its count falls to 0. */
   readonly #openPerClient = new Map<string, number>();
   readonly #now: () => number;
+  readonly #isLimited: boolean;
+  readonly #isPerClient: boolean;
   #open = 0;
 
   /**
@@ -160,23 +162,19 @@ export class AdmissionGate {
     this.limits = limits;
     this.#budgets = limits.handshakesPerClient && new HandshakeBudgets(limits.handshakesPerClient);
     this.#now = now;
+    this.#isPerClient =
+      this.#budgets !== undefined || limits.maxConnectionsPerClient !== Number.POSITIVE_INFINITY;
+    this.#isLimited = this.#isPerClient || limits.maxConnections !== Number.POSITIVE_INFINITY;
   }
 
   /** Whether any limit is set: a gate without one is never consulted. */
   get isLimited(): boolean {
-    return (
-      this.#budgets !== undefined ||
-      this.limits.maxConnections !== Number.POSITIVE_INFINITY ||
-      this.limits.maxConnectionsPerClient !== Number.POSITIVE_INFINITY
-    );
+    return this.#isLimited;
   }
 
   /** Whether a limit counts per client, so that the client's address must be resolved. */
   get isPerClient(): boolean {
-    return (
-      this.#budgets !== undefined ||
-      this.limits.maxConnectionsPerClient !== Number.POSITIVE_INFINITY
-    );
+    return this.#isPerClient;
   }
 
   /** Connections open in this scope. */

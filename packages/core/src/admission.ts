@@ -241,7 +241,8 @@ export function shedConnections(
 export class Admission {
   readonly #options: ResolvedEntryAdmission;
   readonly #gate: AdmissionGate;
-  readonly #tickets = new WeakMap<AnyConnection, AdmissionTicket>();
+  /** The tickets of open connections (strong, like the registry: released when they close). */
+  readonly #tickets = new Map<AnyConnection, AdmissionTicket>();
 
   /** @param options - the entry point's checked admission options */
   constructor(options: ResolvedEntryAdmission) {
@@ -318,10 +319,11 @@ export class Admission {
    * @returns the ticket to bind to the connection, or the refusal
    */
   open(subject: AdmissionSubject, route: RouteAdmission): AdmissionTicket | HandshakeError {
+    const isEntryLimited = this.#gate.isLimited;
+    if (!isEntryLimited && !route.gate) return NO_TICKET;
     const gates: AdmissionGate[] = [];
-    if (this.#gate.isLimited) gates.push(this.#gate);
+    if (isEntryLimited) gates.push(this.#gate);
     if (route.gate) gates.push(route.gate);
-    if (gates.length === 0) return NO_TICKET;
     const key = gates.some((gate) => gate.isPerClient) ? subject.client.key : '';
     for (const gate of gates) {
       const refusal = gate.checkRoom(key);
@@ -341,7 +343,9 @@ export class Admission {
 
   /** @param connection - a connection that closed: its counts are released */
   release(connection: AnyConnection): void {
-    this.#tickets.get(connection)?.release();
+    const ticket = this.#tickets.get(connection);
+    if (!ticket) return;
+    ticket.release();
     this.#tickets.delete(connection);
   }
 
@@ -352,7 +356,8 @@ export class Admission {
     const proto = client?.forwardedProto;
     const isWebScheme = proto === 'http' || proto === 'https';
     return {
-      host: client?.forwardedHost ?? request.headers.host,
+      // The distinct form is built already; reading `headers` would build the joined one.
+      host: client?.forwardedHost ?? request.headersDistinct.host?.[0],
       scheme: isWebScheme ? proto : isEncrypted(request) ? 'https' : undefined,
     };
   }

@@ -17,6 +17,7 @@
  * Nothing here puts the token, or any part of the header, into an answer or an error message.
  * @module
  */
+import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import { type HandshakeError, HandshakeErrorCode, handshakeError } from './errors.js';
 import { isToken } from './subprotocol.js';
@@ -56,41 +57,43 @@ function trimOws(value: string): string {
   return value.slice(from, to);
 }
 
-/** Whether `c` is in the base64url alphabet (RFC 4648 §5). */
-function isBase64UrlCode(c: number): boolean {
-  return (
-    (c >= 0x41 && c <= 0x5a) ||
-    (c >= 0x61 && c <= 0x7a) ||
-    (c >= 0x30 && c <= 0x39) ||
-    c === 0x2d ||
-    c === 0x5f
-  );
-}
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+/** `BASE64URL[c]` is the value of the base64url character `c` (RFC 4648 §5), -1 for others. */
+const BASE64URL = new Int8Array(128).fill(-1);
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+for (let i = 0; i < ALPHABET.length; i++) BASE64URL[ALPHABET.charCodeAt(i)] = i;
 
 /**
- * Decodes canonical base64url without padding into UTF-8 text: alphabet checked first, then
- * the re-encoding (a lenient decoder drops non-zero trailing bits, so two strings would carry
- * one token), then UTF-8 strictly.
+ * Decodes canonical base64url without padding into UTF-8 text. The alphabet is checked first,
+ * then the bits a last partial group leaves over, which must be zero (RFC 4648 §3.5: a lenient
+ * decoder drops them, so two strings would carry one token), then UTF-8 strictly.
  * @returns the token, or undefined when the encoding is not exactly that
  */
 function decodeToken(encoded: string): string | undefined {
-  if (encoded.length === 0 || encoded.length % 4 === 1) return undefined;
-  for (let i = 0; i < encoded.length; i++) {
-    if (!isBase64UrlCode(encoded.charCodeAt(i))) return undefined;
+  const length = encoded.length;
+  if (length === 0 || length % 4 === 1) return undefined;
+  let last = 0;
+  for (let i = 0; i < length; i++) {
+    const c = encoded.charCodeAt(i);
+    last = c < 128 ? (BASE64URL[c] ?? -1) : -1;
+    if (last < 0) return undefined;
   }
+  const leftover = length % 4 === 2 ? 0x0f : length % 4 === 3 ? 0x03 : 0;
+  if ((last & leftover) !== 0) return undefined;
   const bytes = Buffer.from(encoded, 'base64url');
-  if (bytes.toString('base64url') !== encoded) return undefined;
-  try {
-    return utf8.decode(bytes);
-  } catch {
-    return undefined;
-  }
+  return isUtf8(bytes) ? bytes.toString('utf8') : undefined;
 }
 
 function credentialError(code: HandshakeErrorCode, message: string): HandshakeError {
   return handshakeError(400, code, message);
+}
+
+/** Whether a raw header name is `Sec-WebSocket-Protocol`, in any case, without allocating. */
+function isHeaderName(name: string | undefined): boolean {
+  if (name === undefined || name.length !== HEADER.length) return false;
+  for (let i = 0; i < HEADER.length; i++) {
+    if ((name.charCodeAt(i) | 0x20) !== HEADER.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 /**
@@ -105,7 +108,7 @@ function rewriteHeader(request: IncomingMessage, value: string): void {
   headersDistinct[HEADER] = [value];
   let isFirst = true;
   for (let i = 0; i < rawHeaders.length; ) {
-    if (rawHeaders[i]?.toLowerCase() !== HEADER) {
+    if (!isHeaderName(rawHeaders[i])) {
       i += 2;
     } else if (isFirst) {
       rawHeaders[i + 1] = value;
@@ -115,6 +118,13 @@ function rewriteHeader(request: IncomingMessage, value: string): void {
       rawHeaders.splice(i, 2);
     }
   }
+}
+
+function hasPrefix(lines: readonly string[], prefix: string): boolean {
+  for (const line of lines) {
+    if (line.includes(prefix)) return true;
+  }
+  return false;
 }
 
 /**
@@ -134,7 +144,7 @@ export function takeToken(
   prefix: string,
 ): string | undefined | HandshakeError {
   const lines = request.headersDistinct[HEADER];
-  if (lines === undefined || !lines.some((line) => line.includes(prefix))) return undefined;
+  if (lines === undefined || !hasPrefix(lines, prefix)) return undefined;
   let carrier: string | undefined;
   const rest: string[] = [];
   for (const line of lines) {

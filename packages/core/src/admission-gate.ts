@@ -49,6 +49,9 @@ export interface ResolvedAdmissionLimits {
   readonly handshakesPerClient: HandshakeRate | undefined;
 }
 
+/** Full budgets are swept every this many handshakes (and whenever the table is full). */
+const SWEEP_EVERY = 16;
+
 /** Most clients whose handshake budget one gate remembers (about 160 bytes each: 16 MB). */
 export const MAX_TRACKED_CLIENTS = 100_000;
 
@@ -104,6 +107,8 @@ class HandshakeBudgets {
   readonly #tolerance: number;
   /** Client key → time its budget is spent until; least recently used first. */
   readonly #spentUntil = new Map<string, number>();
+  /** Handshakes until the next sweep of full budgets. */
+  #untilSweep = SWEEP_EVERY;
 
   constructor(rate: HandshakeRate) {
     this.#interval = rate.windowMs / rate.limit;
@@ -126,13 +131,17 @@ class HandshakeBudgets {
     if (wait > 0) return wait;
     // Delete first, so that the entry moves to the end: the table stays in recency order.
     table.delete(key);
-    this.#forgetIdle(now);
+    if (table.size >= MAX_TRACKED_CLIENTS || --this.#untilSweep === 0) this.#forgetIdle(now);
     table.set(key, spentUntil + this.#interval);
     return 0;
   }
 
-  /** Drops full budgets at the front (amortised O(1)) and the oldest entry when at the cap. */
+  /**
+   * Drops the full budgets at the front of the table (the least recently used, so each sweep
+   * costs what it removes, plus one) and, at the cap, the oldest entry whatever its state.
+   */
   #forgetIdle(now: number): void {
+    this.#untilSweep = SWEEP_EVERY;
     const table = this.#spentUntil;
     for (const [key, spentUntil] of table) {
       if (spentUntil > now && table.size < MAX_TRACKED_CLIENTS) break;

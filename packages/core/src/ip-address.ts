@@ -14,23 +14,26 @@ export interface IpRange {
   readonly prefix: number;
 }
 
-/** Parses dotted-quad IPv4 into `out` at `offset`; false when it is not exactly that. */
+/** Parses dotted-quad IPv4 into `out` at `offset`, in one scan; false unless exactly that. */
 function parseIPv4Into(address: string, out: Uint8Array, offset: number): boolean {
-  const parts = address.split('.');
-  if (parts.length !== 4) return false;
-  for (let i = 0; i < 4; i++) {
-    const part = parts[i] ?? '';
-    if (part.length === 0 || part.length > 3) return false;
-    let value = 0;
-    for (let j = 0; j < part.length; j++) {
-      const c = part.charCodeAt(j) - 0x30;
-      if (c < 0 || c > 9) return false;
-      value = value * 10 + c;
+  let part = 0;
+  let value = 0;
+  let digits = 0;
+  for (let i = 0; i <= address.length; i++) {
+    const c = i === address.length ? 0x2e : address.charCodeAt(i);
+    if (c === 0x2e) {
+      if (digits === 0 || part > 3) return false;
+      out[offset + part++] = value;
+      value = 0;
+      digits = 0;
+    } else {
+      const digit = c - 0x30;
+      if (digit < 0 || digit > 9 || ++digits > 3) return false;
+      value = value * 10 + digit;
+      if (value > 255) return false;
     }
-    if (value > 255) return false;
-    out[offset + i] = value;
   }
-  return true;
+  return part === 4;
 }
 
 /** The value of a hexadecimal digit, or -1. */

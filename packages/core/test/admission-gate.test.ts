@@ -113,8 +113,8 @@ t.test('forgets budgets that are full again, and never tracks more than the cap'
   for (let i = 0; i < 100; i++) gate.takeHandshake(`idle-${i}`);
   t.equal(gate.trackedClients.budgets, 100);
   advance(1_000);
-  gate.takeHandshake('fresh');
-  t.equal(gate.trackedClients.budgets, 1, 'expired budgets left with the next handshake');
+  for (let i = 0; i < 16; i++) gate.takeHandshake(`fresh-${i}`);
+  t.equal(gate.trackedClients.budgets, 16, 'full budgets leave within 16 handshakes');
 
   for (let i = 0; i < MAX_TRACKED_CLIENTS + 500; i++) gate.takeHandshake(`flood-${i}`);
   t.equal(gate.trackedClients.budgets, MAX_TRACKED_CLIENTS, 'bounded');

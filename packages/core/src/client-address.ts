@@ -19,12 +19,12 @@
  * way round, so believing whichever is present would let a client choose its address.
  * @module
  */
+import { isIP } from 'node:net';
 import {
   clientKeyOf,
   type IpRange,
-  isInRange,
+  isInAnyRange,
   normalizeAddress,
-  parseIp,
   parseIpRange,
 } from './ip-address.js';
 
@@ -106,10 +106,7 @@ function compileList(entryName: string, entries: readonly string[]): (address: s
     }
     ranges.push(...(parsed as IpRange[]));
   }
-  return (address) => {
-    const bytes = parseIp(address);
-    return bytes !== undefined && ranges.some((range) => isInRange(bytes, range));
-  };
+  return (address) => isInAnyRange(address, ranges);
 }
 
 function compileProxies(entry: string, proxies: unknown): ResolvedTrustProxy['isTrusted'] {
@@ -166,7 +163,7 @@ function forwardedNode(value: string): string {
     // One colon is an IPv4 address with a port; IPv6 has several.
     if (colon !== -1 && node.indexOf(':', colon + 1) === -1) node = node.slice(0, colon);
   }
-  return parseIp(node) === undefined ? node : normalizeAddress(node);
+  return isIP(node) === 0 ? node : normalizeAddress(node);
 }
 
 /** One element of a forwarding chain: the address a proxy saw, and what else it recorded. */

@@ -70,11 +70,16 @@ function parseGroups(side: string, groups: number[], allowIPv4Tail: boolean): bo
 /**
  * Parses an IP address into its bytes.
  * @param address - IPv4 dotted-quad or IPv6 (`::`, an IPv4 tail and a `%zone` allowed)
+ * @param scratch - buffers to write into instead of allocating (the result is then only valid
+ *   until the next call with the same buffers)
  * @returns 4 or 16 bytes, or undefined when it is not an IP address
  */
-export function parseIp(address: string): Uint8Array | undefined {
+export function parseIp(
+  address: string,
+  scratch?: { readonly v4: Uint8Array; readonly v6: Uint8Array },
+): Uint8Array | undefined {
   if (address.includes('.') && !address.includes(':')) {
-    const bytes = new Uint8Array(4);
+    const bytes = scratch?.v4 ?? new Uint8Array(4);
     return parseIPv4Into(address, bytes, 0) ? bytes : undefined;
   }
   const zone = address.indexOf('%');
@@ -91,7 +96,7 @@ export function parseIp(address: string): Uint8Array | undefined {
   const count = head.length + tail.length;
   if (!isParsed || (gap === -1 ? count !== 8 : count > 7)) return undefined;
   const groups = [...head, ...new Array<number>(8 - count).fill(0), ...tail];
-  const bytes = new Uint8Array(16);
+  const bytes = scratch?.v6 ?? new Uint8Array(16);
   for (let i = 0; i < 8; i++) {
     const group = groups[i] ?? 0;
     bytes[2 * i] = group >> 8;
@@ -115,6 +120,24 @@ export function parseIpRange(range: string): IpRange | undefined {
   const isPrefix = bits.length > 0 && bits.length <= 3 && Number.isInteger(prefix) && prefix >= 0;
   if (!isPrefix || prefix > bytes.length * 8) return undefined;
   return { bytes, prefix };
+}
+
+/** Buffers {@link isInAnyRange} parses into: it runs synchronously, so one pair serves all. */
+const SCRATCH = { v4: new Uint8Array(4), v6: new Uint8Array(16) };
+
+/**
+ * Whether an address lies in one of the ranges, without allocating.
+ * @param address - an address (anything else is in no range)
+ * @param ranges - parsed ranges
+ * @returns true inside one of them
+ */
+export function isInAnyRange(address: string, ranges: readonly IpRange[]): boolean {
+  const bytes = parseIp(address, SCRATCH);
+  if (!bytes) return false;
+  for (const range of ranges) {
+    if (isInRange(bytes, range)) return true;
+  }
+  return false;
 }
 
 /**

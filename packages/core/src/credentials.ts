@@ -18,7 +18,7 @@
  * @module
  */
 import { isUtf8 } from 'node:buffer';
-import { type IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { type HandshakeError, HandshakeErrorCode, handshakeError } from './errors.js';
 import { isToken } from './subprotocol.js';
 
@@ -96,55 +96,28 @@ function isHeaderName(name: string | undefined): boolean {
   return true;
 }
 
-/** Node's lazy `headers` accessor: the joined form is built from `rawHeaders` on first read. */
-const NODE_HEADERS = Object.getOwnPropertyDescriptor(IncomingMessage.prototype, 'headers');
-
 /**
- * Makes `request.headers` hold `value` for the header, without building the joined form now
- * (Node builds it on first read, about 3 µs, which a framework pays anyway and the node
- * attachment may never need): an own accessor of this request, not a patch of Node's
- * prototype, that lets Node build the form, corrects it once, and keeps it. It also corrects
- * a form some earlier listener had built already.
- */
-function defineHeaders(request: IncomingMessage, value: string): void {
-  const read = NODE_HEADERS?.get;
-  if (!read) {
-    request.headers[HEADER] = value;
-    return;
-  }
-  let headers: IncomingHttpHeaders | undefined;
-  Object.defineProperty(request, 'headers', {
-    configurable: true,
-    enumerable: true,
-    get(this: IncomingMessage): IncomingHttpHeaders {
-      if (!headers) {
-        headers = read.call(this) as IncomingHttpHeaders;
-        headers[HEADER] = value;
-      }
-      return headers;
-    },
-    set(next: IncomingHttpHeaders) {
-      headers = next;
-    },
-  });
-}
-
-/**
- * Rewrites `Sec-WebSocket-Protocol` in every form Node keeps it in: `headersDistinct` (built
- * already: reading the offer built it) holds `value`; in `rawHeaders` the first line holds it and
- * further lines are emptied in place (not removed: Node builds `headers` from `rawHeaders` with
- * the line count it parsed); `headers` is corrected when it is built (see `defineHeaders`).
+ * Rewrites `Sec-WebSocket-Protocol` in every form Node keeps it in (`headers`,
+ * `headersDistinct`, `rawHeaders`) as one line holding `value`. Both parsed forms are built
+ * first (reading them does), since Node builds them lazily from `rawHeaders` with the line
+ * count it parsed.
  */
 function rewriteHeader(request: IncomingMessage, value: string): void {
-  request.headersDistinct[HEADER] = [value];
-  const { rawHeaders } = request;
+  const { headers, headersDistinct, rawHeaders } = request;
+  headers[HEADER] = value;
+  headersDistinct[HEADER] = [value];
   let isFirst = true;
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    if (!isHeaderName(rawHeaders[i])) continue;
-    rawHeaders[i + 1] = isFirst ? value : '';
-    isFirst = false;
+  for (let i = 0; i < rawHeaders.length; ) {
+    if (!isHeaderName(rawHeaders[i])) {
+      i += 2;
+    } else if (isFirst) {
+      rawHeaders[i + 1] = value;
+      isFirst = false;
+      i += 2;
+    } else {
+      rawHeaders.splice(i, 2);
+    }
   }
-  defineHeaders(request, value);
 }
 
 function hasPrefix(lines: readonly string[], prefix: string): boolean {

@@ -196,6 +196,30 @@ export function isSameOrigin(origin: string, site: RequestSite): boolean {
   return (own.port ?? defaultPort(scheme ?? parsed.scheme)) === parsed.port;
 }
 
+/**
+ * Recent same-origin decisions. A site's handshakes carry the same `Origin` and `Host` again and
+ * again, and parsing both costs a few µs per handshake. Bounded: at most {@link MAX_RECENT}
+ * short entries; the map is emptied when full.
+ */
+const recentDecisions = new Map<string, boolean>();
+const MAX_RECENT = 64;
+/** Longest origin-and-site key remembered; longer ones are decided every time. */
+const MAX_RECENT_KEY = 256;
+
+/** {@link isSameOrigin}, remembering recent answers. */
+function isSameOriginRemembered(origin: string, site: RequestSite): boolean {
+  // LF never occurs in a header value (Node refuses it), so the key is unambiguous.
+  const key = `${site.scheme ?? ''}\n${site.host ?? ''}\n${origin}`;
+  const known = recentDecisions.get(key);
+  if (known !== undefined) return known;
+  const decision = isSameOrigin(origin, site);
+  if (key.length <= MAX_RECENT_KEY) {
+    if (recentDecisions.size >= MAX_RECENT) recentDecisions.clear();
+    recentDecisions.set(key, decision);
+  }
+  return decision;
+}
+
 function forbidden(): HandshakeError {
   return handshakeError(403, HandshakeErrorCode.Origin, 'Origin not allowed');
 }
@@ -229,7 +253,7 @@ export function checkOrigin(
     case 'any':
       return undefined;
     case 'same-origin':
-      return isSameOrigin(origin, siteOf()) ? undefined : forbidden();
+      return isSameOriginRemembered(origin, siteOf()) ? undefined : forbidden();
     case 'list': {
       const parsed = parseOrigin(origin);
       return parsed && policy.origins.has(originKey(parsed)) ? undefined : forbidden();
@@ -238,7 +262,7 @@ export function checkOrigin(
       let isAllowed: unknown;
       try {
         isAllowed = policy.predicate(origin, {
-          isSameOrigin: isSameOrigin(origin, siteOf()),
+          isSameOrigin: isSameOriginRemembered(origin, siteOf()),
           request,
         });
       } catch {

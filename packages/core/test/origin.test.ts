@@ -209,3 +209,40 @@ t.test('no refusal quotes the Origin value', async (t) => {
     t.notMatch(JSON.stringify(result?.output), 'zq7');
   }
 });
+
+t.test('remembered same-origin decisions stay exact per origin, host and scheme', async (t) => {
+  const same = policy('same-origin');
+  const answers: boolean[] = [];
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < 100; i++) {
+      const host = `h${i}.example`;
+      const isTls = (i + round) % 2 === 0;
+      const site = (): RequestSite => ({ host, scheme: isTls ? 'https' : undefined });
+      answers.push(checkOrigin(request(`https://${host}`), same, false, site) === undefined);
+      answers.push(checkOrigin(request(`http://${host}`), same, false, site) === undefined);
+      answers.push(
+        checkOrigin(request(`https://h${i + 1}.example`), same, false, site) === undefined,
+      );
+    }
+  }
+  const expected = Array.from({ length: 900 }, (_, k) => {
+    const [round, i, which] = [Math.floor(k / 300), Math.floor(k / 3) % 100, k % 3];
+    return which === 0 || (which === 1 && (i + round) % 2 === 1);
+  });
+  t.same(answers, expected);
+});
+
+t.test('a remembered decision is the same origin and host with the same scheme only', async (t) => {
+  const same = policy('same-origin');
+  const answers: boolean[] = [];
+  for (const isTls of [true, false, true, false]) {
+    const site = (): RequestSite => ({ host: 'app.example', scheme: isTls ? 'https' : undefined });
+    answers.push(checkOrigin(request('http://app.example'), same, false, site) === undefined);
+    const otherHost = (): RequestSite => ({
+      host: 'evil.example',
+      scheme: isTls ? 'https' : undefined,
+    });
+    answers.push(checkOrigin(request('http://app.example'), same, false, otherHost) === undefined);
+  }
+  t.same(answers, [false, false, true, false, false, false, true, false]);
+});

@@ -17,10 +17,15 @@ export const echoHandler = {
   },
 };
 
-/** The route options shared by every adapter's echo server. */
+/**
+ * The route options shared by every adapter's echo server. It accepts every origin and sets no
+ * admission limit: it is a target for conformance suites and load tools, which connect from
+ * anywhere (or from no page at all), many times a second, from one address.
+ */
 export function echoRoute(deflate) {
   return {
     ...ECHO_LIMITS,
+    origins: '*',
     protocols: { 'chat.v2': echoHandler, chat: echoHandler },
     defaultProtocol: echoHandler,
     ...(deflate ? { perMessageDeflate: true } : {}),

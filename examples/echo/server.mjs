@@ -5,7 +5,8 @@
 //
 // Echoes every message on any path with the same type, speaks the subprotocols `chat.v2` and
 // `chat`, also accepts clients that offer none, allows messages up to 64 MiB and any number
-// of fragments per message (conformance suites send 16 MiB in 64-byte fragments).
+// of fragments per message (conformance suites send 16 MiB in 64-byte fragments). It accepts
+// every origin and has no admission limits: it is a target for conformance and load tools.
 import { parseArgs } from 'node:util';
 import { startEchoServer } from './echo.mjs';
 

@@ -3,6 +3,12 @@
  * Express and Koa middleware), checked by one rule set, at registration.
  * @module
  */
+
+import {
+  type EntryAdmissionOptions,
+  type ResolvedEntryAdmission,
+  resolveEntryAdmission,
+} from './admission.js';
 import type { Backplane } from './backplane.js';
 import type { AnyConnection } from './connection-types.js';
 import { DEFAULT_LIMITS } from './constants.js';
@@ -22,8 +28,11 @@ export const DEFAULT_SHUTDOWN_TIMEOUT = 5_000;
  */
 export type UnhandledErrorListener = (error: WebSocketError, connection: AnyConnection) => void;
 
-/** Options shared by every entry point. */
-export interface EntryOptions {
+/**
+ * Options shared by every entry point; the admission options (origins, trusted proxies, limits,
+ * the credential prefix) are documented on {@link EntryAdmissionOptions}.
+ */
+export interface EntryOptions extends EntryAdmissionOptions {
   /**
    * Time from the first byte of the request to the 101, hooks and middleware included, in ms.
    * A request whose headers are not complete by then is answered 408 and dropped; an upgrade
@@ -65,6 +74,7 @@ export interface ResolvedEntryOptions {
   readonly onError: UnhandledErrorListener | undefined;
   readonly topics: Required<TopicOptions>;
   readonly backplane: Backplane | undefined;
+  readonly admission: ResolvedEntryAdmission;
 }
 
 function readDuration(
@@ -162,5 +172,6 @@ export function resolveEntryOptions(entry: string, options: unknown): ResolvedEn
     maxHeaderBytes: readCount(entry, given, 'maxHeaderBytes', DEFAULT_LIMITS.maxHeaderBytes),
     shutdownTimeout: readDuration(entry, given, 'shutdownTimeout', DEFAULT_SHUTDOWN_TIMEOUT),
     onError: onError as UnhandledErrorListener | undefined,
+    admission: resolveEntryAdmission(entry, given),
   };
 }

@@ -25,12 +25,28 @@ export const HandshakeErrorCode = {
   ProtocolSelection: 'WS_PROTOCOL_SELECTION',
   ExtensionHeader: 'WS_EXTENSION_HEADER',
   Origin: 'WS_ORIGIN_FORBIDDEN',
+  /** No `Origin` header on an entry point or route with `requireOrigin`. */
+  OriginRequired: 'WS_ORIGIN_REQUIRED',
   NotFound: 'WS_NOT_FOUND',
   UpgradeRequired: 'WS_UPGRADE_REQUIRED',
   HeadersTooLarge: 'WS_HEADERS_TOO_LARGE',
   HandshakeTimeout: 'WS_HANDSHAKE_TIMEOUT',
   ShuttingDown: 'WS_SHUTTING_DOWN',
   Internal: 'WS_INTERNAL',
+  /** 429: the client used up its handshake budget (`handshakesPerClient`). */
+  RateLimited: 'WS_RATE_LIMITED',
+  /** 429: the client has `maxConnectionsPerClient` connections open already. */
+  ClientConnectionLimit: 'WS_CLIENT_CONNECTION_LIMIT',
+  /** 503: `maxConnections` connections are open already. */
+  TooManyConnections: 'WS_TOO_MANY_CONNECTIONS',
+  /** 400: more than one credential in `Sec-WebSocket-Protocol`. */
+  CredentialDuplicate: 'WS_CREDENTIAL_DUPLICATE',
+  /** 400: a credential that is not canonical base64url (no padding) of UTF-8 text. */
+  CredentialMalformed: 'WS_CREDENTIAL_MALFORMED',
+  /** 400: a credential offered without any real subprotocol next to it. */
+  CredentialWithoutProtocol: 'WS_CREDENTIAL_WITHOUT_PROTOCOL',
+  /** 400: a credential offered to a route that does not take one (`tokenCarrier`). */
+  CredentialUnexpected: 'WS_CREDENTIAL_UNEXPECTED',
 } as const;
 export type HandshakeErrorCode = (typeof HandshakeErrorCode)[keyof typeof HandshakeErrorCode];
 

@@ -4,6 +4,7 @@
  * middleware objects and the Fastify plugin's `app.websocket` all are hubs.
  * @module
  */
+import type { ShedSelection } from './admission.js';
 import type { AnyConnection } from './connection-types.js';
 import type { ShutdownOptions } from './registry.js';
 import { type PublishReport, type TopicLike, type TopicStats, topicName } from './topics.js';
@@ -69,5 +70,25 @@ export class WebSocketHub {
    */
   close(options?: ShutdownOptions): Promise<void> {
     return this.#lifecycle.shutdown(options);
+  }
+
+  /**
+   * Sheds load after the 101: closes open connections with 1013 (Try Again Later), so their
+   * clients come back later or to another instance, e.g. when event-loop delay or memory
+   * says this process is overloaded, or after scaling out. New handshakes are still admitted
+   * (lower them with `maxConnections`, or answer 503 from your own hook while overloaded).
+   * @example
+   * ```ts
+   * if (eventLoopDelay.mean > 200e6) hub.shed(Math.ceil(hub.connections.size / 10));
+   * hub.shed((connection) => connection.path === '/feed');
+   * ```
+   * @param selection - how many (the newest first: long-lived sessions keep their state), or
+   *   a predicate picking them
+   * @param reason - the close reason @default 'try again later'
+   * @returns how many connections were told to close
+   * @throws RangeError for a count that is not an integer >= 0
+   */
+  shed(selection: ShedSelection, reason?: string): number {
+    return this.#lifecycle.shed(selection, reason);
   }
 }

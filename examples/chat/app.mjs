@@ -1,16 +1,17 @@
 // @ts-check
 // A Fastify chat for the browser. One websocket route, `/chat`, speaks the two subprotocols
 // of contract.mjs (chat.v2: typed JSON; chat: plain text), which the page imports too.
-// Every message is broadcast to every connection, encoded for that connection's protocol.
+// Every message is published to one topic that every connection joins; each protocol encodes it
+// once for all its subscribers.
 // The page (public/) offers ['chat.v2', 'chat'] through @wsroute/client, or only `?protocol=chat`;
 // it loads the contract and the client as ES modules, served from their packages' dist.
 //
 //   createChatServer({ port, host }) resolves to { app, port, close() }.
 import { readFile } from 'node:fs/promises';
-import { defineProtocol } from '@wsroute/core';
+import { defineProtocol, topic } from '@wsroute/core';
 import { defineWebSocketRoute, upgradeRequired, wsroute } from '@wsroute/fastify';
 import Fastify from 'fastify';
-import { chat as chatContract, chatV2 as chatV2Contract, isChatIn, MAX_TEXT } from './contract.mjs';
+import { chat as chatContract, chatV2 as chatV2Contract, MAX_TEXT } from './contract.mjs';
 
 /** @typedef {{ readonly name: string }} ChatData */
 /** @typedef {import('./contract.mjs').ChatIn} ChatIn */
@@ -31,65 +32,57 @@ function nameOf(name) {
 }
 
 /**
- * The chat route: both protocols join the same set of members.
- * @param {Set<(from: string, text: string) => void>} members
+ * The room every connection joins, whatever its protocol: the lines published to it are
+ * encoded once per protocol (JSON for chat.v2, "from: text" for chat).
+ * @type {import('@wsroute/core').Topic<ChatOut>}
  */
-function chatRoute(members) {
-  /** @param {string} from @param {string} text */
-  const broadcast = (from, text) => {
-    for (const deliver of members) deliver(from, text);
-  };
-  /** @type {WeakMap<object, (from: string, text: string) => void>} */
-  const delivery = new WeakMap();
+const room = topic('chat');
 
-  /**
-   * Joins a connection: `deliver` encodes for its protocol.
-   * @param {object} connection
-   * @param {(from: string, text: string) => void} deliver
-   */
-  const join = (connection, deliver) => {
-    delivery.set(connection, deliver);
-    members.add(deliver);
-  };
-  /** @param {object} connection */
-  const leave = (connection) => {
-    const deliver = delivery.get(connection);
-    if (deliver) members.delete(deliver);
-  };
-
-  // Today's defineProtocol takes the contract's codec and the guard its client schema wraps.
-  const chatV2 = defineProtocol({
-    codec: /** @type {import('@wsroute/core').Codec<ChatIn, ChatOut>} */ (chatV2Contract.codec),
-    validate: isChatIn,
-    /** @type {import('@wsroute/core').WebSocketHandler<ChatData, ChatIn, ChatOut>} */
-    handler: {
-      onOpen(connection) {
-        join(connection, (from, text) => connection.send({ type: 'message', from, text }));
-      },
-      onMessage(connection, message) {
-        broadcast(connection.data.name, message.text);
-      },
-      onClose(connection) {
-        leave(connection);
-      },
+/**
+ * The chat route: chat.v2 is bound to its contract (codec, and the schema that checks what
+ * clients send); chat renders the room's lines as text.
+ */
+function chatRoute() {
+  /** @type {import('@wsroute/core').WebSocketHandler<ChatData, ChatIn, ChatOut>} */
+  const chatV2Handler = {
+    onOpen(connection) {
+      connection.subscribe(room);
     },
-  });
+    onMessage(connection, message) {
+      const line = {
+        type: /** @type {const} */ ('message'),
+        from: connection.data.name,
+        text: message.text,
+      };
+      connection.publish(room, line, { includeSelf: true });
+    },
+  };
+  const chatV2 = defineProtocol(chatV2Contract, chatV2Handler);
 
+  /** Raw text in; the room's lines out as "from: text" (what the contract's page expects). */
+  /** @type {import('@wsroute/core').Codec<string | Buffer, ChatOut | string>} */
+  const textLines = {
+    decode: (data) => data,
+    encode: (line) => (typeof line === 'string' ? line : `${line.from}: ${line.text}`),
+  };
   const chat = defineProtocol({
-    /** @type {import('@wsroute/core').WebSocketHandler<ChatData>} */
+    codec: textLines,
+    /** @type {import('@wsroute/core').WebSocketHandler<ChatData, string | Buffer, ChatOut | string>} */
     handler: {
       onOpen(connection) {
-        join(connection, (from, text) => connection.send(`${from}: ${text}`));
+        connection.subscribe(room);
       },
       onMessage(connection, message) {
         if (typeof message !== 'string' || message.length > MAX_TEXT) {
           connection.close(1003, 'text messages only');
           return;
         }
-        broadcast(connection.data.name, message);
-      },
-      onClose(connection) {
-        leave(connection);
+        const line = {
+          type: /** @type {const} */ ('message'),
+          from: connection.data.name,
+          text: message,
+        };
+        connection.publish(room, line, { includeSelf: true });
       },
     },
   });
@@ -120,11 +113,6 @@ export async function createChatApp() {
   ]);
   const app = Fastify();
   await app.register(wsroute);
-  /**
-   * Whoever is connected, whatever their protocol: a function that delivers one message.
-   * @type {Set<(from: string, text: string) => void>}
-   */
-  const members = new Set();
   app.get('/', (_request, reply) => reply.type('text/html; charset=utf-8').send(page));
   app.get('/chat.js', (_request, reply) =>
     reply.type('text/javascript; charset=utf-8').send(script),
@@ -144,7 +132,7 @@ export async function createChatApp() {
       return reply.type('text/javascript; charset=utf-8').send(source);
     },
   );
-  app.get('/chat', { websocket: chatRoute(members) }, upgradeRequired);
+  app.get('/chat', { websocket: chatRoute() }, upgradeRequired);
   return app;
 }
 

@@ -18,7 +18,9 @@ export const echoHandler = {
 };
 
 /**
- * The route options shared by every adapter's echo server.
+ * The route options shared by every adapter's echo server. It accepts every origin and sets no
+ * admission limit: it is a target for conformance suites and load tools, which connect from
+ * anywhere (or from no page at all), many times a second, from one address.
  * @param {boolean} [deflate] permessage-deflate on
  * @param {number} [heartbeat] heartbeatInterval in ms, 0 (the default here) for none
  */
@@ -26,6 +28,7 @@ export function echoRoute(deflate, heartbeat = 0) {
   return {
     ...ECHO_LIMITS,
     heartbeatInterval: heartbeat,
+    origins: '*',
     protocols: { 'chat.v2': echoHandler, chat: echoHandler },
     defaultProtocol: echoHandler,
     ...(deflate ? { perMessageDeflate: true } : {}),

@@ -6,9 +6,10 @@
 //
 // Echoes every message on any path with the same type, speaks the subprotocols `chat.v2` and
 // `chat`, also accepts clients that offer none, allows messages up to 64 MiB and any number
-// of fragments per message (conformance suites send 16 MiB in 64-byte fragments). The heartbeat
-// is off unless --heartbeat gives its interval in ms (30000 is the library's default), e.g. to
-// measure idle memory per connection with it on.
+// of fragments per message (conformance suites send 16 MiB in 64-byte fragments). It accepts
+// every origin and has no admission limits: it is a target for conformance and load tools. The
+// heartbeat is off unless --heartbeat gives its interval in ms (30000 is the library's default),
+// e.g. to measure idle memory per connection with it on.
 import { parseArgs } from 'node:util';
 import { startEchoServer } from './echo.mjs';
 

@@ -1,10 +1,14 @@
 // @ts-check
 // An Express 5 chat: one authentication middleware guards both a plain HTTP route (`GET /me`)
 // and a websocket route (`/chat/:room`, subprotocol `chat.v1`, typed JSON messages). A client
-// without a valid token gets a real HTTP 401 and never a 101.
+// without a valid token gets a real HTTP 401 and never a 101. The token comes from
+// `Authorization: Bearer`, the `token` cookie, or — for browsers, which cannot set headers on
+// a WebSocket — a second subprotocol `base64url.bearer.<base64url(token)>` next to `chat.v1`.
+// The page at `/` connects that way.
 //
 //   createChatServer({ port, host, tokens }) resolves to { port, server, ws, close() }.
 import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
 import Boom from '@hapi/boom';
 import { defineProtocol, jsonCodec } from '@wsroute/core';
 import { boomErrorHandler, wsroute } from '@wsroute/express';
@@ -45,12 +49,14 @@ function isChatIn(message) {
 }
 
 /**
- * The token from `Authorization: Bearer <token>` or, for browsers (which cannot set headers on
- * a WebSocket), from the `token` cookie.
+ * The token: on a websocket upgrade, the one carried in `Sec-WebSocket-Protocol`
+ * (`base64url.bearer.…`, decoded by @wsroute/express before any middleware runs); otherwise
+ * `Authorization: Bearer <token>`, or the `token` cookie.
  * @param {import('express').Request} req
  * @returns {string | undefined}
  */
 function readToken(req) {
+  if (req.websocketToken !== undefined) return req.websocketToken;
   const authorization = req.headers.authorization;
   if (authorization?.startsWith('Bearer ')) return authorization.slice(7).trim();
   for (const pair of (req.headers.cookie ?? '').split(';')) {
@@ -126,17 +132,29 @@ export const chatProtocol = defineProtocol({
   },
 });
 
+/** The page and its script, served by the chat server itself (same origin as the websocket). */
+const [PAGE, SCRIPT] = await Promise.all([
+  readFile(new URL('./public/index.html', import.meta.url), 'utf8'),
+  readFile(new URL('./public/chat.js', import.meta.url), 'utf8'),
+]);
+
 /**
  * Builds the app and its websocket middleware.
  * @param {{ tokens?: Readonly<Record<string, string>> }} [options]
  */
 export function createChatApp({ tokens = DEMO_TOKENS } = {}) {
   const app = express();
-  const ws = wsroute();
+  // Same-origin is the default; written out because this app logs browsers in with a cookie,
+  // which a browser would also send with a handshake opened by any other site's page
+  // (cross-site WebSocket hijacking). Handshakes from other origins get 403 before the 101.
+  const ws = wsroute({ origins: 'same-origin' });
   const requireUser = authenticate(tokens);
 
   app.get('/', (_req, res) => {
-    res.type('text/plain').send('chat: connect to /chat/<room> with subprotocol chat.v1\n');
+    res.type('html').send(PAGE);
+  });
+  app.get('/chat.js', (_req, res) => {
+    res.type('text/javascript').send(SCRIPT);
   });
   // The same middleware guards plain HTTP…
   app.get('/me', requireUser, (req, res) => {
@@ -148,6 +166,8 @@ export function createChatApp({ tokens = DEMO_TOKENS } = {}) {
     requireUser,
     ws.route({
       protocols: { 'chat.v1': chatProtocol },
+      // Takes `base64url.bearer.<token>` next to chat.v1; it is never selected or echoed.
+      tokenCarrier: true,
       /** @returns {ChatData} */
       data: (req) => {
         const user = /** @type {AuthedRequest} */ (req).user;

@@ -6,7 +6,8 @@
 // Try it (demo tokens: token-alice, token-bob):
 //   npx wscat -c ws://127.0.0.1:3000/chat/lobby -s chat.v1 -H 'Authorization: Bearer token-alice'
 //   > {"type":"say","text":"hello"}
-// Without a token the upgrade is refused with HTTP 401.
+// Without a token the upgrade is refused with HTTP 401. The page at http://127.0.0.1:3000/
+// carries the token as a subprotocol next to chat.v1 (base64url.bearer.<base64url(token)>).
 import { parseArgs } from 'node:util';
 import { createChatServer } from './app.mjs';
 

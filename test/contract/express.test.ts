@@ -17,7 +17,10 @@ import {
   type ContractFactory,
   contractRoutes,
   GOOD_TOKEN,
+  GOOD_WS_TOKEN,
   HTTP_ONLY_PATH,
+  TOKEN_USER,
+  tokenRoute,
 } from './spec.js';
 import { runContract } from './suite.js';
 
@@ -34,15 +37,30 @@ function requireToken(req: Request, res: Response, next: NextFunction): void {
   next();
 }
 
-const factory: ContractFactory = async () => {
+/** Checks the credential carrier's token, which the adapter put on `req` before the app ran. */
+function requireWsToken(req: Request, res: Response, next: NextFunction): void {
+  if (req.websocketToken !== GOOD_WS_TOKEN) {
+    res.status(401).end();
+    return;
+  }
+  (req as AuthedRequest).user = TOKEN_USER;
+  next();
+}
+
+const factory: ContractFactory = async (options = {}) => {
   const app = express();
-  const ws = wsroute();
+  const ws = wsroute(options);
   const routes: Record<string, RouteOptions<undefined>> = contractRoutes;
   for (const [path, options] of Object.entries(routes)) app.get(path, ws.route(options));
   app.get(
     '/auth',
     requireToken,
     ws.route<AuthData, AuthedRequest>({ ...authRoute, data: (req) => ({ user: req.user }) }),
+  );
+  app.get(
+    '/token',
+    requireWsToken,
+    ws.route<AuthData, AuthedRequest>({ ...tokenRoute, data: (req) => ({ user: req.user }) }),
   );
   app.get(HTTP_ONLY_PATH, (_req, res) => {
     res.send('ok');
@@ -54,6 +72,9 @@ const factory: ContractFactory = async () => {
   return {
     url: `ws://127.0.0.1:${port}`,
     port,
+    hub: ws,
+    // Express has no logger: the adapter's only output is process warnings (see admission.ts).
+    logs: [],
     close() {
       // attach() made close() send 1001 to every connection first.
       return new Promise<void>((resolve, reject) => {

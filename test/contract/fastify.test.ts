@@ -16,7 +16,10 @@ import {
   type ContractFactory,
   contractRoutes,
   GOOD_TOKEN,
+  GOOD_WS_TOKEN,
   HTTP_ONLY_PATH,
+  TOKEN_USER,
+  tokenRoute,
 } from './spec.js';
 import { runContract } from './suite.js';
 
@@ -26,9 +29,12 @@ declare module 'fastify' {
   }
 }
 
-const factory: ContractFactory = async () => {
-  const app = Fastify();
-  await app.register(wsroute);
+const factory: ContractFactory = async (options = {}) => {
+  const logs: string[] = [];
+  // Everything Fastify and the plugin log, down to trace, to check that no credential is in it.
+  const stream = { write: (line: string) => void logs.push(line) };
+  const app = Fastify({ logger: { level: 'trace', stream } });
+  await app.register(wsroute, options);
   app.decorateRequest('user', undefined);
   const routes: Record<string, RouteOptions<undefined>> = contractRoutes;
   for (const [path, options] of Object.entries(routes)) {
@@ -53,12 +59,29 @@ const factory: ContractFactory = async () => {
     },
     upgradeRequired,
   );
+  app.get(
+    '/token',
+    {
+      // The credential carrier's token, decoded by the plugin before any hook runs.
+      async onRequest(request, reply) {
+        if (request.websocketToken !== GOOD_WS_TOKEN) return reply.code(401).send('Unauthorized');
+        request.user = TOKEN_USER;
+      },
+      websocket: defineWebSocketRoute<AuthData>({
+        ...tokenRoute,
+        data: (request) => ({ user: request.user ?? '' }),
+      }),
+    },
+    upgradeRequired,
+  );
   app.get(HTTP_ONLY_PATH, async () => 'ok');
   await app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = app.server.address() as AddressInfo;
   return {
     url: `ws://127.0.0.1:${port}`,
     port,
+    hub: app.websocket,
+    logs,
     async close() {
       await app.close();
     },

@@ -19,7 +19,10 @@ import {
   type ContractFactory,
   contractRoutes,
   GOOD_TOKEN,
+  GOOD_WS_TOKEN,
   HTTP_ONLY_PATH,
+  TOKEN_USER,
+  tokenRoute,
 } from './spec.js';
 import { runContract } from './suite.js';
 
@@ -27,9 +30,15 @@ interface AuthState {
   user: string;
 }
 
-const factory: ContractFactory = async () => {
+const factory: ContractFactory = async (options = {}) => {
+  const logs: string[] = [];
   const app = new Koa();
-  const ws = wsroute();
+  app.on('error', (error: unknown) => {
+    logs.push(
+      error instanceof Error ? `${error.stack ?? ''} ${JSON.stringify(error)}` : String(error),
+    );
+  });
+  const ws = wsroute(options);
   const router = new Router<AuthState>();
   const routes: Record<string, RouteOptions<undefined>> = contractRoutes;
   for (const [path, options] of Object.entries(routes)) router.get(path, ws.route(options));
@@ -41,6 +50,16 @@ const factory: ContractFactory = async () => {
       await next();
     },
     ws.route<AuthData, AuthState>({ ...authRoute, data: (ctx) => ({ user: ctx.state.user }) }),
+  );
+  router.get(
+    '/token',
+    async (ctx, next) => {
+      // The credential carrier's token, decoded by the adapter before the app ran.
+      if (ctx.ws?.token !== GOOD_WS_TOKEN) throw Boom.unauthorized();
+      ctx.state.user = TOKEN_USER;
+      await next();
+    },
+    ws.route<AuthData, AuthState>({ ...tokenRoute, data: (ctx) => ({ user: ctx.state.user }) }),
   );
   router.get(HTTP_ONLY_PATH, (ctx) => {
     ctx.body = 'ok';
@@ -54,6 +73,8 @@ const factory: ContractFactory = async () => {
   return {
     url: `ws://127.0.0.1:${port}`,
     port,
+    hub: ws,
+    logs,
     async close() {
       await ws.close();
       server.closeAllConnections();

@@ -15,18 +15,29 @@ import {
   type ContractFactory,
   contractRoutes,
   GOOD_TOKEN,
+  GOOD_WS_TOKEN,
   HTTP_ONLY_PATH,
+  TOKEN_USER,
+  tokenRoute,
 } from './spec.js';
 import { runContract } from './suite.js';
 
-const factory: ContractFactory = async () => {
-  const wss = new WebSocketServer();
+const factory: ContractFactory = async (options = {}) => {
+  const wss = new WebSocketServer(options);
   for (const [path, options] of Object.entries(contractRoutes)) wss.route<undefined>(path, options);
   wss.route<AuthData>('/auth', {
     ...authRoute,
     upgrade(request) {
       if (request.headers.authorization !== GOOD_TOKEN) throw Boom.unauthorized();
       return { user: AUTH_USER };
+    },
+  });
+  wss.route<AuthData>('/token', {
+    ...tokenRoute,
+    // The credential carrier's token, decoded by core before the hook runs.
+    upgrade(_request, { token }) {
+      if (token !== GOOD_WS_TOKEN) throw Boom.unauthorized();
+      return { user: TOKEN_USER };
     },
   });
   const server = createServer((request, response) => {
@@ -42,6 +53,9 @@ const factory: ContractFactory = async () => {
   return {
     url: `ws://127.0.0.1:${port}`,
     port,
+    hub: wss,
+    // The node attachment has no logger: its only output is process warnings.
+    logs: [],
     async close() {
       await wss.close();
       server.closeAllConnections();

@@ -3,7 +3,13 @@
  * Each adapter's `<adapter>.test.ts` mounts exactly these, using its framework's own way of
  * authenticating for `/auth`, and hands `runContract` a factory.
  */
-import { defineProtocol, jsonCodec, type RouteOptions } from '@wsroute/core';
+import {
+  defineProtocol,
+  type EntryOptions,
+  jsonCodec,
+  type RouteOptions,
+  type WebSocketHub,
+} from '@wsroute/core';
 
 /** What the `/auth` route's framework hook attaches after checking the header. */
 export interface AuthData {
@@ -86,6 +92,30 @@ export const contractRoutes = {
     maxPayload: 1024,
     heartbeatInterval: 0,
   },
+  /** Only `https://app.example` may connect (and clients sending no `Origin`). */
+  '/origin-list': {
+    defaultProtocol: rawEcho,
+    origins: ['https://app.example'],
+    heartbeatInterval: 0,
+  },
+  /** The request's own origin, or any subdomain of partner.example. */
+  '/origin-predicate': {
+    defaultProtocol: rawEcho,
+    origins: (origin, { isSameOrigin }) => isSameOrigin || origin.endsWith('.partner.example'),
+    heartbeatInterval: 0,
+  },
+  /** Every origin (`'*'`). */
+  '/origin-any': { defaultProtocol: rawEcho, origins: '*', heartbeatInterval: 0 },
+  /** Two handshakes per client per minute: the third gets 429 with `Retry-After: 30`. */
+  '/rate': {
+    defaultProtocol: rawEcho,
+    handshakesPerClient: { limit: 2, windowMs: 60_000 },
+    heartbeatInterval: 0,
+  },
+  /** One connection at a time: a second gets 503 until the first closes. */
+  '/capped': { defaultProtocol: rawEcho, maxConnections: 1, heartbeatInterval: 0 },
+  /** One connection per client: a second from the same client gets 429. */
+  '/per-client': { defaultProtocol: rawEcho, maxConnectionsPerClient: 1, heartbeatInterval: 0 },
   /** The client sends "close:<code>" and the server closes with that code. */
   '/close': {
     defaultProtocol: {
@@ -113,6 +143,31 @@ export const authRoute: RouteOptions<AuthData> = {
 };
 
 /**
+ * The credential `/token` accepts when carried in `Sec-WebSocket-Protocol`; the framework's own
+ * auth step (a Fastify hook, Express or Koa middleware, the node `upgrade` hook) compares the
+ * decoded token with it and answers a plain 401 otherwise.
+ */
+export const GOOD_WS_TOKEN = 'good-ws-token';
+/** The user attached for {@link GOOD_WS_TOKEN}. */
+export const TOKEN_USER = 'carol';
+
+/**
+ * `/token`: takes the credential carrier (`tokenCarrier`), speaks `chat`, and answers
+ * "user:<name>" to any message, from the data the framework's auth step attached.
+ */
+export const tokenRoute: RouteOptions<AuthData> = {
+  protocols: {
+    chat: {
+      onMessage(connection) {
+        connection.send(`user:${connection.data.user}`);
+      },
+    },
+  },
+  tokenCarrier: true,
+  heartbeatInterval: 0,
+};
+
+/**
  * `/http-only`: a plain HTTP GET route answering 200 "ok"; an upgrade request to it must not
  * be upgraded (the suite expects a non-101 answer).
  */
@@ -124,9 +179,19 @@ export interface ContractApp {
   readonly url: string;
   /** TCP port. */
   readonly port: number;
+  /** The entry point's hub (`connections`, `shed()`, `close()`). */
+  readonly hub: WebSocketHub;
+  /** What the framework logged (and the process warnings the library emitted), as text. */
+  readonly logs: readonly string[];
   /** Graceful shutdown: must close every open connection with 1001, then stop listening. */
   close(): Promise<void>;
 }
 
-/** Starts a fresh app on 127.0.0.1, port 0, serving every route above. */
-export type ContractFactory = () => Promise<ContractApp>;
+/** Entry point options a case starts its app with (admission limits, `trustProxy`…). */
+export type ContractOptions = Omit<EntryOptions, 'onError'>;
+
+/**
+ * Starts a fresh app on 127.0.0.1, port 0, serving every route above, with `options` given to
+ * the entry point (the plugin, middleware or server).
+ */
+export type ContractFactory = (options?: ContractOptions) => Promise<ContractApp>;

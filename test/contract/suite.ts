@@ -14,17 +14,19 @@
 import { connect } from 'node:net';
 import type { Test } from 'tap';
 import WebSocket from 'ws';
+import { frame, OP, RawClient, waitForEvent, withTimeout } from '../helpers/raw-client.js';
+import { runAdmissionContract } from './admission.js';
 import {
-  frame,
-  type HttpHead,
-  headerValues,
-  OP,
-  RawClient,
-  type RequestHeaders,
-  SAMPLE_ACCEPT,
-  waitForEvent,
-  withTimeout,
-} from '../helpers/raw-client.js';
+  ask,
+  closeOf,
+  expectAccepted,
+  expectRefused,
+  nextMessage,
+  offer,
+  openWs,
+  rawUpgrade,
+  start,
+} from './helpers.js';
 import {
   AUTH_USER,
   type ContractApp,
@@ -34,95 +36,6 @@ import {
 } from './spec.js';
 
 export type { ContractApp, ContractFactory };
-
-/** Starts an app for one case; its `close()` is idempotent and runs on teardown. */
-async function start(t: Test, factory: ContractFactory): Promise<ContractApp> {
-  const app = await withTimeout(factory(), 'factory');
-  let closing: Promise<void> | undefined;
-  const close = (): Promise<void> => {
-    closing ??= app.close();
-    return closing;
-  };
-  t.teardown(close);
-  return { url: app.url, port: app.port, close };
-}
-
-/** Opens a `ws` client; it is terminated on teardown. */
-async function openWs(
-  t: Test,
-  url: string,
-  protocols: string[] = [],
-  headers: Record<string, string> = {},
-): Promise<WebSocket> {
-  const ws = new WebSocket(url, protocols, { headers });
-  ws.on('error', () => {});
-  t.teardown(() => ws.terminate());
-  await waitForEvent(ws, 'open');
-  return ws;
-}
-
-/** The next message of a `ws` client, as text or bytes. */
-async function nextMessage(ws: WebSocket): Promise<{ data: Buffer; isBinary: boolean }> {
-  const [data, isBinary] = await waitForEvent(ws, 'message');
-  return { data: data as Buffer, isBinary: isBinary as boolean };
-}
-
-/** Sends `message` and returns the answer as text. */
-async function ask(ws: WebSocket, message: string): Promise<string> {
-  const answer = nextMessage(ws);
-  ws.send(message);
-  return (await answer).data.toString();
-}
-
-/** The code and reason of the close a `ws` client sees. */
-async function closeOf(ws: WebSocket): Promise<{ code: number; reason: string }> {
-  const [code, reason] = await waitForEvent(ws, 'close');
-  return { code: code as number, reason: String(reason) };
-}
-
-/** A raw upgrade: the head, and the body when it is not a 101. */
-async function rawUpgrade(
-  t: Test,
-  app: ContractApp,
-  path: string,
-  headers: RequestHeaders = {},
-  extra?: Buffer,
-): Promise<{ client: RawClient; head: HttpHead; body: string }> {
-  const { client, head } = await RawClient.open(t, app.port, {
-    path,
-    headers,
-    ...(extra ? { extra } : {}),
-  });
-  const body = head.status === 101 ? '' : await client.body(head);
-  return { client, head, body };
-}
-
-/** Asserts a refusal before any 101: the status, and no 101 before or after it. */
-function expectRefused(
-  t: Test,
-  answer: { client: RawClient; head: HttpHead },
-  status: number | ((status: number) => boolean),
-): void {
-  const { head, client } = answer;
-  if (typeof status === 'number') t.equal(head.status, status, `answers ${status}`);
-  else t.ok(status(head.status), `answers ${head.statusLine}`);
-  t.not(head.status, 101, 'no 101');
-  t.same(headerValues(head, 'sec-websocket-accept'), [], 'no accept key');
-  t.equal(client.pendingBytes, 0, 'nothing follows the answer');
-}
-
-/** Asserts a 101 answering exactly one `Sec-WebSocket-Protocol` (or none). */
-function expectAccepted(t: Test, head: HttpHead, protocol: string | undefined): void {
-  t.equal(head.status, 101);
-  t.same(headerValues(head, 'sec-websocket-accept'), [SAMPLE_ACCEPT]);
-  t.same(
-    headerValues(head, 'sec-websocket-protocol'),
-    protocol === undefined ? [] : [protocol],
-    protocol === undefined ? 'no protocol header' : `exactly one protocol header: ${protocol}`,
-  );
-}
-
-const offer = (protocols: string): RequestHeaders => ({ 'Sec-WebSocket-Protocol': protocols });
 
 /**
  * Runs the contract against one adapter.
@@ -311,5 +224,7 @@ export async function runContract(t: Test, name: string, factory: ContractFactor
       const [error] = await waitForEvent(probe, 'error');
       t.match(error, { code: 'ECONNREFUSED' }, 'no longer listening');
     });
+
+    await runAdmissionContract(t, factory);
   });
 }

@@ -192,3 +192,15 @@ t.test('undici WebSocket client', async (t) => {
     t.equal(await shutdown, 1001, 'server shutdown');
   });
 });
+
+t.test('the echo server takes any origin and sets no admission limit', async (t) => {
+  const { port } = await startEcho(t);
+  const url = `ws://127.0.0.1:${port}/`;
+  const foreign = new WebSocket(url, { origin: 'https://conformance-tool.example' });
+  foreign.on('error', () => {});
+  t.teardown(() => foreign.terminate());
+  await waitForEvent(foreign, 'open');
+  // A load tool: many handshakes at once from one address, all accepted.
+  const burst = Array.from({ length: 64 }, () => openWs(t, url));
+  t.equal((await Promise.all(burst)).length, 64);
+});

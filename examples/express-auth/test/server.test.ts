@@ -51,8 +51,12 @@ async function join(t: Test, url: string, headers: Record<string, string>): Prom
 }
 
 /** The status of a refused handshake, read by the `ws` client. */
-async function refusal(url: string, headers: Record<string, string> = {}): Promise<number> {
-  const socket = new WebSocket(url, PROTOCOL, { headers });
+async function refusal(
+  url: string,
+  headers: Record<string, string> = {},
+  protocols: string[] = [PROTOCOL],
+): Promise<number> {
+  const socket = new WebSocket(url, protocols, { headers });
   socket.on('error', () => {});
   const [, response] = (await once(socket, 'unexpected-response')) as [
     unknown,
@@ -112,6 +116,36 @@ t.test('with a bearer token or a cookie, users chat in a room', async (t) => {
 
   bob.socket.close(1000);
   t.same(await alice.next(), { type: 'left', user: 'bob' });
+});
+
+/** The credential carrier for a token, as a browser page offers it. */
+const carrier = (token: string): string =>
+  `base64url.bearer.${Buffer.from(token).toString('base64url')}`;
+
+t.test('a token carried as a subprotocol next to chat.v1 logs the client in', async (t) => {
+  const { url } = await startChat(t);
+  const socket = new WebSocket(`${url}/chat/lobby`, [PROTOCOL, carrier('token-alice')]);
+  t.teardown(() => socket.terminate());
+  const [welcome] = (await once(socket, 'message')) as [Buffer];
+  t.equal(socket.protocol, PROTOCOL, 'only chat.v1 is answered, never the token');
+  t.same(JSON.parse(welcome.toString()), {
+    type: 'welcome',
+    user: 'alice',
+    room: 'lobby',
+    present: [],
+  });
+  t.equal(await refusal(`${url}/chat/lobby`, {}, [PROTOCOL, carrier('token-eve')]), 401);
+  t.equal(await refusal(`${url}/chat/lobby`, {}, [carrier('token-alice')]), 400, 'token alone');
+});
+
+t.test('handshakes from another origin are refused, even with the cookie', async (t) => {
+  const { port, url } = await startChat(t);
+  const cookie = { cookie: 'token=token-alice' };
+  const foreign = { ...cookie, origin: 'https://evil.example', host: `127.0.0.1:${port}` };
+  t.equal(await refusal(`${url}/chat/lobby`, foreign), 403);
+  const own = { ...cookie, origin: `http://127.0.0.1:${port}` };
+  const alice = await join(t, `${url}/chat/lobby`, own);
+  t.equal(alice.socket.protocol, PROTOCOL);
 });
 
 t.test('messages outside the protocol close the connection', async (t) => {

@@ -63,20 +63,30 @@ async function servePage(t: Test): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
 }
 
-const dataOf = (header: string | string[] | undefined): ChatData =>
-  chatData(Array.isArray(header) ? header.join(', ') : header);
+const dataOf = (header: string | string[] | undefined, token: string | undefined): ChatData =>
+  chatData(Array.isArray(header) ? header.join(', ') : header, token);
+
+/**
+ * The page is served from its own origin: every server allows it explicitly (the default,
+ * same-origin, would refuse it with 403), as an app whose page lives on another host does.
+ */
+const pageOrigins = (origin: string): { readonly origins: string[] } => ({
+  origins: [new URL(origin).origin],
+});
 
 /** The chat route on Fastify. */
-async function startFastify(t: Test): Promise<string> {
+async function startFastify(t: Test, origin: string): Promise<string> {
   const app = Fastify();
-  await app.register(fastifyWs);
+  await app.register(fastifyWs, pageOrigins(origin));
   app.get(
     '/chat',
     {
       websocket: defineWebSocketRoute<ChatData>({
         protocols: chatProtocols(),
+        tokenCarrier: true,
         heartbeatInterval: 0,
-        data: (request) => dataOf(request.headers['sec-websocket-protocol']),
+        data: (request) =>
+          dataOf(request.headers['sec-websocket-protocol'], request.websocketToken),
       }),
     },
     upgradeRequired,
@@ -87,15 +97,16 @@ async function startFastify(t: Test): Promise<string> {
 }
 
 /** The chat route on Express. */
-async function startExpress(t: Test): Promise<string> {
+async function startExpress(t: Test, origin: string): Promise<string> {
   const app = express();
-  const ws = expressWs();
+  const ws = expressWs(pageOrigins(origin));
   app.get(
     '/chat',
     ws.route<ChatData>({
       protocols: chatProtocols(),
+      tokenCarrier: true,
       heartbeatInterval: 0,
-      data: (req) => dataOf(req.headers['sec-websocket-protocol']),
+      data: (req) => dataOf(req.headers['sec-websocket-protocol'], req.websocketToken),
     }),
   );
   const server = ws.attach(app.listen(0, '127.0.0.1'));
@@ -105,16 +116,17 @@ async function startExpress(t: Test): Promise<string> {
 }
 
 /** The chat route on Koa with @koa/router. */
-async function startKoa(t: Test): Promise<string> {
+async function startKoa(t: Test, origin: string): Promise<string> {
   const app = new Koa();
-  const ws = koaWs();
+  const ws = koaWs(pageOrigins(origin));
   const router = new Router();
   router.get(
     '/chat',
     ws.route<ChatData>({
       protocols: chatProtocols(),
+      tokenCarrier: true,
       heartbeatInterval: 0,
-      data: (ctx) => dataOf(ctx.get('sec-websocket-protocol')),
+      data: (ctx) => dataOf(ctx.get('sec-websocket-protocol'), ctx.ws?.token),
     }),
   );
   app.use(ws.middleware());
@@ -134,12 +146,17 @@ t.test('the client in headless Chromium', async (t) => {
     throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
   }
   const origin = await servePage(t);
-  const core = await startCoreServer(t, 0, { '/other': { protocols: { other: {} } } });
+  const core = await startCoreServer(
+    t,
+    0,
+    { '/other': { protocols: { other: {} } } },
+    pageOrigins(origin),
+  );
   const servers: Record<string, string> = {
     core: core.url,
-    fastify: await startFastify(t),
-    express: await startExpress(t),
-    koa: await startKoa(t),
+    fastify: await startFastify(t, origin),
+    express: await startExpress(t, origin),
+    koa: await startKoa(t, origin),
   };
 
   const profile = await mkdtemp(join(tmpdir(), 'wsroute-client-'));

@@ -7,6 +7,7 @@
  * (`describeRejection`).
  * @module
  */
+export type { ClientAddress } from './client-address.js';
 export {
   handshakeError,
   internalError,

@@ -3,6 +3,7 @@
  * states, and the resolved per-connection options.
  * @module
  */
+import type { PublishOptions, PublishReport, TopicLike } from './topics.js';
 
 /** A received message before decoding: text frames give a string, binary frames a Buffer. */
 export type RawMessage = string | Buffer;
@@ -87,6 +88,37 @@ export interface Connection<TData = unknown, TIn = RawMessage, TOut = RawOutgoin
   close(code?: number, reason?: string): void;
   /** Destroys the socket at once, without a closing handshake. */
   terminate(): void;
+  /** The topics this connection is subscribed to. */
+  readonly topics: ReadonlySet<string>;
+  /**
+   * Subscribes to a topic of this entry point (and, with a backplane, of every process).
+   * Published values reach the connection through its protocol's codec, so a typed topic
+   * must carry what `send()` takes. A closed connection cannot subscribe; closing releases
+   * every subscription.
+   * @param topic - a name or a typed `topic<T>(name)`
+   * @returns true when newly subscribed, false when it already was or the connection is closed
+   */
+  subscribe<T extends TOut>(topic: TopicLike<T>): boolean;
+  /**
+   * Leaves a topic.
+   * @param topic - a name or a typed topic
+   * @returns true when it was subscribed
+   */
+  unsubscribe(topic: TopicLike<unknown>): boolean;
+  /**
+   * @param topic - a name or a typed topic
+   * @returns whether this connection is subscribed to it
+   */
+  isSubscribed(topic: TopicLike<unknown>): boolean;
+  /**
+   * Publishes a value to a topic's subscribers (not to this connection unless
+   * `includeSelf`), here and, with a backplane, in every other process.
+   * @param topic - a name or a typed topic
+   * @param value - encoded once per subscribed protocol
+   * @param options - `includeSelf`
+   * @returns what happened to every subscriber in this process, and the relay
+   */
+  publish<T>(topic: TopicLike<T>, value: T, options?: PublishOptions): PublishReport;
 }
 
 /** A connection of any protocol, as the connection sets of every entry point hold them. */

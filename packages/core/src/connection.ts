@@ -16,6 +16,7 @@
  * @module
  */
 import type { Duplex } from 'node:stream';
+import type { ValidationIssue } from '@wsroute/contract';
 import { DrainSignal, type DrainTarget, PauseReason, ReadGate } from './backpressure.js';
 import { isValidCloseCode } from './close-codes.js';
 import { ConnectionSink, listenToSocket, setConnectionInternals } from './connection-listeners.js';
@@ -36,6 +37,18 @@ import { HeartbeatSweep, IdleTimeout } from './keepalive.js';
 import { MessageSender } from './message-sender.js';
 import type { PerMessageDeflate } from './permessage-deflate.js';
 import type { ErasedProtocol, WebSocketHandler } from './protocol.js';
+import {
+  type Delivery,
+  type PublishOptions,
+  type PublishReport,
+  type SharedFrame,
+  type SlowSubscriberPolicy,
+  type Subscriber,
+  type TopicHub,
+  type TopicLike,
+  topicName,
+} from './topics.js';
+import { ValidationQueue, type ValidationTarget } from './validation-queue.js';
 
 /** Where the connection stands; `failing` is closing after a protocol violation. */
 const Phase = { Open: 0, Closing: 1, Failing: 2, Closed: 3 } as const;
@@ -53,9 +66,12 @@ const ReadMode = {
 type ReadMode = (typeof ReadMode)[keyof typeof ReadMode];
 
 const EMPTY = Buffer.alloc(0);
+const NO_TOPICS: ReadonlySet<string> = new Set();
 
 /** Who owns a connection: told when it closes, and of handler errors nobody handled. */
 export interface ConnectionOwner {
+  /** The topics the connection may subscribe to. */
+  readonly topics: TopicHub;
   /** The connection closed (its socket is gone). */
   onConnectionClosed(connection: AnyConnection): void;
   /** A handler failed and its protocol declares no `onError`. */
@@ -97,7 +113,7 @@ export function openConnection<TData>(
 
 /** A server-side WebSocket connection. Internal: handlers see it as a {@link Connection}. */
 export class WebSocketConnection<TData>
-  implements Connection<TData, unknown, unknown>, DrainTarget
+  implements Connection<TData, unknown, unknown>, DrainTarget, Subscriber, ValidationTarget
 {
   readonly data: TData;
   readonly protocol: string | undefined;
@@ -131,6 +147,8 @@ export class WebSocketConnection<TData>
   #pendingPong: Buffer | undefined;
   /** Whether the socket still held unwritten bytes when the chunk being parsed arrived. */
   #isBacklogged = false;
+  #validation: ValidationQueue | undefined;
+  #topics: Set<string> | undefined;
 
   /** @param init - socket, handlers and resolved options */
   constructor(init: ConnectionInit<TData>) {
@@ -222,6 +240,8 @@ export class WebSocketConnection<TData>
 
   messages(): AsyncIterableIterator<unknown> {
     this.#readMode = ReadMode.Iterate;
+    // Iterating (inside an async onOpen too) means reading: the inbox paces it from now on.
+    this.#gate.resume(PauseReason.Opening);
     const inbox = this.#inbox ?? new Inbox<unknown>();
     this.#inbox = inbox;
     if (this.#phase === Phase.Closed) inbox.end();
@@ -256,6 +276,72 @@ export class WebSocketConnection<TData>
     this.#socket.destroy();
   }
 
+  get topics(): ReadonlySet<string> {
+    return this.#topics ?? NO_TOPICS;
+  }
+
+  /** The protocol: subscribers speaking the same one share encoded frames. */
+  get topicGroup(): object {
+    return this.#handlers;
+  }
+
+  subscribe(topic: TopicLike<unknown>): boolean {
+    const name = topicName(topic);
+    if (this.#phase === Phase.Closed || this.#topics?.has(name)) return false;
+    this.#topicHub().add(name, this);
+    this.#topics ??= new Set();
+    this.#topics.add(name);
+    return true;
+  }
+
+  unsubscribe(topic: TopicLike<unknown>): boolean {
+    const name = topicName(topic);
+    if (!this.#topics?.delete(name)) return false;
+    this.#topicHub().remove(name, this);
+    return true;
+  }
+
+  isSubscribed(topic: TopicLike<unknown>): boolean {
+    return this.#topics?.has(topicName(topic)) ?? false;
+  }
+
+  publish(topic: TopicLike<unknown>, value: unknown, options?: PublishOptions): PublishReport {
+    const exclude = options?.includeSelf === true ? undefined : this;
+    return this.#topicHub().publish(topicName(topic), value, exclude);
+  }
+
+  encodeForTopic(value: unknown): RawOutgoing {
+    const encode = this.#handlers.encode;
+    return (encode ? encode(value) : value) as RawOutgoing;
+  }
+
+  deliver(shared: SharedFrame, highWaterMark: number, policy: SlowSubscriberPolicy): Delivery {
+    if (this.#phase !== Phase.Open) return 'dropped';
+    if (this.bufferedAmount >= highWaterMark) {
+      if (policy === 'drop') return 'dropped';
+      this.#beginClosing(Phase.Closing, 1013, 'subscriber too slow');
+      return 'closed';
+    }
+    // Gathered with what else this subscriber is sent in this tick: one write per burst.
+    this.#writer.deferFlush();
+    const { opcode, payload } = shared;
+    if (
+      payload.byteLength > this.#options.maxFrameSize ||
+      this.#sender.compresses(payload.byteLength)
+    ) {
+      this.#sender.sendMessage(opcode, payload);
+    } else {
+      this.#sender.sendFrame(opcode, payload, shared.frame);
+    }
+    return 'delivered';
+  }
+
+  #topicHub(): TopicHub {
+    const hub = this.#owner?.topics;
+    if (!hub) throw new Error('this connection belongs to no entry point: it has no topics');
+    return hub;
+  }
+
   flushWriter(): void {
     this.#writer.flush();
   }
@@ -275,9 +361,12 @@ export class WebSocketConnection<TData>
     const onOpen = this.#handler.onOpen;
     const opening = onOpen && this.#call(() => onOpen.call(this.#handler, this));
     if (opening) {
-      this.#readMode = ReadMode.Hold;
-      this.#inbox = new Inbox<unknown>();
-      this.#gate.pause(PauseReason.Opening);
+      // onOpen may have started reading with messages() already: then it keeps that mode.
+      if (this.#readMode === ReadMode.Dispatch) {
+        this.#readMode = ReadMode.Hold;
+        this.#inbox = new Inbox<unknown>();
+        this.#gate.pause(PauseReason.Opening);
+      }
       opening.then(
         () => this.#onOpened(),
         (error: unknown) => {
@@ -391,6 +480,11 @@ export class WebSocketConnection<TData>
     this.#pendingPong = undefined;
     this.#drain?.release();
     this.#inbox?.end();
+    const topics = this.#topics;
+    if (topics) {
+      this.#topics = undefined;
+      for (const name of topics) this.#owner?.topics.remove(name, this);
+    }
     this.#owner?.onConnectionClosed(this);
     const code = this.#receivedCode ?? this.#sentCode ?? 1006;
     const onClose = this.#handler.onClose;
@@ -426,14 +520,42 @@ export class WebSocketConnection<TData>
         return;
       }
     }
+    const check = this.#handlers.check;
+    if (check) {
+      this.#validation ??= new ValidationQueue(this);
+      this.#validation.push(() => check(message), data.length);
+      return;
+    }
+    this.#accept(message, data.length);
+  }
+
+  /** A message that passed every check goes to `onMessage` or waits in the inbox. */
+  #accept(message: unknown, size: number): void {
     const inbox = this.#inbox;
     if (this.#readMode === ReadMode.Dispatch || !inbox) {
       this.#dispatch(message);
       return;
     }
     // A held message costs its bookkeeping too, whatever its size.
-    inbox.push(message, data.length + HELD_FRAME_COST);
+    inbox.push(message, size + HELD_FRAME_COST);
     if (inbox.bytes >= this.#options.inboxHighWaterMark) this.#gate.pause(PauseReason.Inbox);
+  }
+
+  onValidated(value: unknown, size: number): void {
+    if (this.#phase === Phase.Open) this.#accept(value, size);
+  }
+
+  onInvalid(issues: readonly ValidationIssue[]): void {
+    const message = 'message failed its schema';
+    this.#fail(1008, ProtocolErrorCode.ValidationFailed, message, undefined, issues);
+  }
+
+  onValidatorError(error: unknown): void {
+    this.#handlerFailed(error);
+  }
+
+  onPendingChange(): void {
+    this.#updatePendingPause();
   }
 
   #resumeIfInboxLow(): void {
@@ -447,9 +569,8 @@ export class WebSocketConnection<TData>
     if (!onMessage || this.#phase === Phase.Closed) return;
     const result = this.#call(() => onMessage.call(this.#handler, this, message));
     if (!result) return;
-    if (++this.#pendingHandlers >= this.#options.maxPendingMessages) {
-      this.#gate.pause(PauseReason.PendingHandlers);
-    }
+    this.#pendingHandlers++;
+    this.#updatePendingPause();
     this.#settle ??= [
       () => this.#onHandlerSettled(),
       (error) => {
@@ -461,9 +582,15 @@ export class WebSocketConnection<TData>
   }
 
   #onHandlerSettled(): void {
-    if (--this.#pendingHandlers < this.#options.maxPendingMessages) {
-      this.#gate.resume(PauseReason.PendingHandlers);
-    }
+    this.#pendingHandlers--;
+    this.#updatePendingPause();
+  }
+
+  /** Pending async handlers and validations together hold reading at `maxPendingMessages`. */
+  #updatePendingPause(): void {
+    const pending = this.#pendingHandlers + (this.#validation?.pending ?? 0);
+    if (pending >= this.#options.maxPendingMessages) this.#gate.pause(PauseReason.PendingHandlers);
+    else this.#gate.resume(PauseReason.PendingHandlers);
   }
 
   /** Runs a user handler; a throw fails the connection (1011). Returns a thenable result. */
@@ -517,7 +644,13 @@ export class WebSocketConnection<TData>
     else this.#endWhenFlushed();
   }
 
-  #fail(closeCode: number, code: ProtocolErrorCode, message: string, cause?: unknown): void {
+  #fail(
+    closeCode: number,
+    code: ProtocolErrorCode,
+    message: string,
+    cause?: unknown,
+    issues?: readonly ValidationIssue[],
+  ): void {
     if (this.#phase === Phase.Closed || this.#phase === Phase.Failing) return;
     if (this.#phase === Phase.Open) this.#beginClosing(Phase.Failing, closeCode, '');
     else {
@@ -525,7 +658,10 @@ export class WebSocketConnection<TData>
       this.#phase = Phase.Failing;
       this.#endWhenFlushed();
     }
-    const options = cause === undefined ? undefined : { cause };
+    const options = {
+      ...(cause === undefined ? {} : { cause }),
+      ...(issues === undefined ? {} : { issues }),
+    };
     this.#reportError(new WebSocketError(closeCode, code, message, options));
   }
 
@@ -543,6 +679,7 @@ export class WebSocketConnection<TData>
     if (phase === Phase.Failing || this.#receivedCode === undefined) this.#sentCode = code;
     this.#writeCloseFrame(code, reason);
     this.#armCloseTimer();
+    this.#validation?.stop();
     this.#gate.resumeAll();
     if (phase === Phase.Failing || this.#receivedCode !== undefined) this.#endWhenFlushed();
     else this.#writer.flush();

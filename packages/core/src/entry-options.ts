@@ -3,9 +3,21 @@
  * Express and Koa middleware), checked by one rule set, at registration.
  * @module
  */
+
+import {
+  type EntryAdmissionOptions,
+  type ResolvedEntryAdmission,
+  resolveEntryAdmission,
+} from './admission.js';
+import type { Backplane } from './backplane.js';
 import type { AnyConnection } from './connection-types.js';
 import { DEFAULT_LIMITS } from './constants.js';
 import type { WebSocketError } from './errors.js';
+import {
+  DEFAULT_TOPIC_HIGH_WATER_MARK,
+  type SlowSubscriberPolicy,
+  type TopicOptions,
+} from './topics.js';
 
 /** Default deadline of the closing handshakes when the server or app closes, in ms. */
 export const DEFAULT_SHUTDOWN_TIMEOUT = 5_000;
@@ -16,8 +28,11 @@ export const DEFAULT_SHUTDOWN_TIMEOUT = 5_000;
  */
 export type UnhandledErrorListener = (error: WebSocketError, connection: AnyConnection) => void;
 
-/** Options shared by every entry point. */
-export interface EntryOptions {
+/**
+ * Options shared by every entry point; the admission options (origins, trusted proxies, limits,
+ * the credential prefix) are documented on {@link EntryAdmissionOptions}.
+ */
+export interface EntryOptions extends EntryAdmissionOptions {
   /**
    * Time from the first byte of the request to the 101, hooks and middleware included, in ms.
    * A request whose headers are not complete by then is answered 408 and dropped; an upgrade
@@ -41,6 +56,13 @@ export interface EntryOptions {
    * Express, to `process.emitWarning`.
    */
   readonly onError?: UnhandledErrorListener;
+  /** Slow-subscriber handling of topics (`highWaterMark` 4 MiB, `slowSubscriber` `'close'`). */
+  readonly topics?: TopicOptions;
+  /**
+   * Carries topic publications to every other process of the application (e.g.
+   * `redisBackplane()` from `@wsroute/redis`). Opened with the entry point, closed on shutdown.
+   */
+  readonly backplane?: Backplane;
 }
 
 /** {@link EntryOptions} with every default applied. */
@@ -50,6 +72,9 @@ export interface ResolvedEntryOptions {
   readonly maxHeaderBytes: number;
   readonly shutdownTimeout: number;
   readonly onError: UnhandledErrorListener | undefined;
+  readonly topics: Required<TopicOptions>;
+  readonly backplane: Backplane | undefined;
+  readonly admission: ResolvedEntryAdmission;
 }
 
 function readDuration(
@@ -81,6 +106,42 @@ function readCount(
   return value;
 }
 
+function readTopicOptions(entry: string, topics: unknown): Required<TopicOptions> {
+  if (topics === undefined) topics = {};
+  if (typeof topics !== 'object' || topics === null) {
+    throw new TypeError(`${entry}: topics must be an object`);
+  }
+  const given = topics as TopicOptions;
+  const highWaterMark: unknown = given.highWaterMark ?? DEFAULT_TOPIC_HIGH_WATER_MARK;
+  if (
+    typeof highWaterMark !== 'number' ||
+    !Number.isSafeInteger(highWaterMark) ||
+    highWaterMark <= 0
+  ) {
+    throw new TypeError(`${entry}: topics.highWaterMark must be a positive integer`);
+  }
+  const policy: unknown = given.slowSubscriber ?? 'close';
+  if (policy !== 'close' && policy !== 'drop') {
+    throw new TypeError(`${entry}: topics.slowSubscriber must be 'close' or 'drop'`);
+  }
+  return { highWaterMark, slowSubscriber: policy as SlowSubscriberPolicy };
+}
+
+function readBackplane(entry: string, backplane: unknown): Backplane | undefined {
+  if (backplane === undefined) return undefined;
+  const methods = ['open', 'subscribe', 'unsubscribe', 'publish', 'close'] as const;
+  const candidate = backplane as Record<string, unknown> | null;
+  if (typeof candidate !== 'object' || candidate === null) {
+    throw new TypeError(`${entry}: backplane must be a Backplane (e.g. redisBackplane())`);
+  }
+  for (const method of methods) {
+    if (typeof candidate[method] !== 'function') {
+      throw new TypeError(`${entry}: backplane.${method} must be a function`);
+    }
+  }
+  return backplane as Backplane;
+}
+
 /**
  * Checks an entry point's options and applies the defaults.
  * @param entry - the entry point's name for error messages, e.g. `@wsroute/koa`
@@ -99,6 +160,8 @@ export function resolveEntryOptions(entry: string, options: unknown): ResolvedEn
     throw new TypeError(`${entry}: onError must be a function`);
   }
   return {
+    topics: readTopicOptions(entry, given.topics),
+    backplane: readBackplane(entry, given.backplane),
     handshakeTimeout: readDuration(
       entry,
       given,
@@ -109,5 +172,6 @@ export function resolveEntryOptions(entry: string, options: unknown): ResolvedEn
     maxHeaderBytes: readCount(entry, given, 'maxHeaderBytes', DEFAULT_LIMITS.maxHeaderBytes),
     shutdownTimeout: readDuration(entry, given, 'shutdownTimeout', DEFAULT_SHUTDOWN_TIMEOUT),
     onError: onError as UnhandledErrorListener | undefined,
+    admission: resolveEntryAdmission(entry, given),
   };
 }

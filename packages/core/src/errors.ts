@@ -7,6 +7,7 @@
  * @module
  */
 import Boom from '@hapi/boom';
+import type { ValidationIssue as StandardSchemaIssue } from '@wsroute/contract';
 import { WEBSOCKET_VERSION } from './constants.js';
 
 /** Machine-readable codes of handshake rejections, found in `boom.data.code`. */
@@ -24,12 +25,28 @@ export const HandshakeErrorCode = {
   ProtocolSelection: 'WS_PROTOCOL_SELECTION',
   ExtensionHeader: 'WS_EXTENSION_HEADER',
   Origin: 'WS_ORIGIN_FORBIDDEN',
+  /** No `Origin` header on an entry point or route with `requireOrigin`. */
+  OriginRequired: 'WS_ORIGIN_REQUIRED',
   NotFound: 'WS_NOT_FOUND',
   UpgradeRequired: 'WS_UPGRADE_REQUIRED',
   HeadersTooLarge: 'WS_HEADERS_TOO_LARGE',
   HandshakeTimeout: 'WS_HANDSHAKE_TIMEOUT',
   ShuttingDown: 'WS_SHUTTING_DOWN',
   Internal: 'WS_INTERNAL',
+  /** 429: the client used up its handshake budget (`handshakesPerClient`). */
+  RateLimited: 'WS_RATE_LIMITED',
+  /** 429: the client has `maxConnectionsPerClient` connections open already. */
+  ClientConnectionLimit: 'WS_CLIENT_CONNECTION_LIMIT',
+  /** 503: `maxConnections` connections are open already. */
+  TooManyConnections: 'WS_TOO_MANY_CONNECTIONS',
+  /** 400: more than one credential in `Sec-WebSocket-Protocol`. */
+  CredentialDuplicate: 'WS_CREDENTIAL_DUPLICATE',
+  /** 400: a credential that is not canonical base64url (no padding) of UTF-8 text. */
+  CredentialMalformed: 'WS_CREDENTIAL_MALFORMED',
+  /** 400: a credential offered without any real subprotocol next to it. */
+  CredentialWithoutProtocol: 'WS_CREDENTIAL_WITHOUT_PROTOCOL',
+  /** 400: a credential offered to a route that does not take one (`tokenCarrier`). */
+  CredentialUnexpected: 'WS_CREDENTIAL_UNEXPECTED',
 } as const;
 export type HandshakeErrorCode = (typeof HandshakeErrorCode)[keyof typeof HandshakeErrorCode];
 
@@ -149,10 +166,27 @@ export class WebSocketError extends Error {
   readonly closeCode: number;
   /** The stable error code. */
   readonly code: ProtocolErrorCode;
-  constructor(closeCode: number, code: ProtocolErrorCode, message: string, options?: ErrorOptions) {
+  /**
+   * What a contract's Standard Schema found wrong (`WS_VALIDATION_FAILED` from a schema);
+   * undefined otherwise.
+   */
+  readonly issues: readonly StandardSchemaIssue[] | undefined;
+  /**
+   * @param closeCode - the close code sent to the peer
+   * @param code - the stable error code
+   * @param message - a human-readable explanation
+   * @param options - `cause`, and `issues` of a failed schema
+   */
+  constructor(
+    closeCode: number,
+    code: ProtocolErrorCode,
+    message: string,
+    options?: ErrorOptions & { readonly issues?: readonly StandardSchemaIssue[] },
+  ) {
     super(message, options);
     this.name = 'WebSocketError';
     this.closeCode = closeCode;
     this.code = code;
+    this.issues = options?.issues;
   }
 }

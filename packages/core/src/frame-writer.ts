@@ -19,6 +19,13 @@
  * place; a writer whose batch was overtaken by another writer's frames writes what it gathered
  * first. Bytes handed to a socket are never written over: the slab only fills up, and a full
  * slab is replaced by a fresh one.
+ *
+ * Frames built elsewhere and shared by many writers (a topic's publications, cut back to back
+ * from an append-only slab) are not copied while they arrive back to back in memory: the writer
+ * keeps a reference to the range they span and hands that range to the socket as it is, unless
+ * the socket is still sending (then it gets a copy, so a slow subscriber never pins shared
+ * memory). A batch of publications then costs each subscriber one write of shared bytes, as
+ * uWebSockets' TopicTree does, instead of one copy per frame per subscriber.
  * @module
  */
 import type { Duplex } from 'node:stream';
@@ -41,6 +48,22 @@ let sharedSlab: Buffer = EMPTY;
 let slabEnd = 0;
 /** The writer whose gathered bytes end at {@link slabEnd}, if any. */
 let tailWriter: FrameWriter | undefined;
+
+/**
+ * Writers holding their frames until the poll phase of the current event-loop turn is over:
+ * every socket that was readable in this turn has been read, so the publications of all the
+ * publishers that spoke leave in one write per subscriber (uWebSockets drains its topics once
+ * per loop iteration, too).
+ */
+let deferredWriters: FrameWriter[] = [];
+let isDeferredFlushQueued = false;
+
+function flushDeferredWriters(): void {
+  isDeferredFlushQueued = false;
+  const writers = deferredWriters;
+  deferredWriters = [];
+  for (const writer of writers) writer.endDeferral();
+}
 
 /** Options of a {@link FrameWriter}. */
 export interface FrameWriterOptions {
@@ -109,6 +132,12 @@ export class FrameWriter {
   #batchDepth = 0;
   /** Whether this writer corked the socket (a payload written by reference in a batch). */
   #isCorked = false;
+  #isDeferred = false;
+  /** Memory of the shared frames waiting to be written by reference, if any. */
+  #shared: ArrayBufferLike | undefined;
+  /** Byte range of those frames in `#shared`; pending only while nothing is gathered. */
+  #sharedStart = 0;
+  #sharedEnd = 0;
 
   /**
    * @param socket - the upgraded socket
@@ -129,9 +158,63 @@ export class FrameWriter {
     if (--this.#batchDepth === 0) this.flush();
   }
 
+  /**
+   * Holds this writer's frames until the current event-loop turn has read every readable
+   * socket, then writes them at once (`setImmediate`: the check phase right after the poll
+   * phase of the same turn, so no turn is added when called from I/O): a burst of publications,
+   * from one publisher or many, reaches each subscriber in one write, not one per frame or per
+   * publisher.
+   */
+  deferFlush(): void {
+    if (this.#isDeferred) return;
+    this.#isDeferred = true;
+    this.#batchDepth++;
+    deferredWriters.push(this);
+    if (!isDeferredFlushQueued) {
+      isDeferredFlushQueued = true;
+      setImmediate(flushDeferredWriters);
+    }
+  }
+
+  /** Ends a {@link FrameWriter.deferFlush}. Internal, called from `setImmediate`. */
+  endDeferral(): void {
+    if (!this.#isDeferred) return;
+    this.#isDeferred = false;
+    this.endBatch();
+  }
+
+  /**
+   * Writes a frame built elsewhere (header and payload, e.g. one frame shared by every
+   * subscriber of a topic). A frame that directly follows the shared frames pending in memory
+   * extends their range, and one that arrives when nothing is pending becomes that range;
+   * otherwise a small frame is copied into the slab and a large one follows by reference.
+   * @param frame - complete frame bytes; never modified, by the caller either
+   */
+  writeFrameBytes(frame: Uint8Array): void {
+    const length = frame.byteLength;
+    if (this.#shared === frame.buffer && this.#sharedEnd === frame.byteOffset) {
+      this.#sharedEnd += length;
+    } else if (this.#shared === undefined && this.#end === this.#start) {
+      this.#shared = frame.buffer;
+      this.#sharedStart = frame.byteOffset;
+      this.#sharedEnd = frame.byteOffset + length;
+    } else if (length <= COPY_THRESHOLD) {
+      const slab = this.#reserve(length);
+      slab.set(frame, slabEnd);
+      this.#end = slabEnd += length;
+    } else {
+      const socket = this.#socket;
+      if (socket.destroyed || socket.writableEnded) return;
+      this.#cork();
+      this.#flush();
+      socket.write(frame);
+    }
+    if (this.#batchDepth === 0) this.flush();
+  }
+
   /** Bytes gathered in the current batch and not yet handed to the socket. */
   get pendingBytes(): number {
-    return this.#end - this.#start;
+    return this.#end - this.#start + (this.#sharedEnd - this.#sharedStart);
   }
 
   /**
@@ -195,13 +278,16 @@ export class FrameWriter {
     if (socket.destroyed || socket.writableEnded) return;
     const slab = this.#reserve(headerBytes);
     this.#end = slabEnd = writeFrameHeader(slab, slabEnd, opcode, isFinal, rsv1, length);
-    if (!this.#isCorked) {
-      this.#isCorked = true;
-      socket.cork();
-    }
+    this.#cork();
     this.#flush();
     socket.write(payload);
     if (this.#batchDepth === 0) this.#uncork();
+  }
+
+  #cork(): void {
+    if (this.#isCorked) return;
+    this.#isCorked = true;
+    this.#socket.cork();
   }
 
   #uncork(): void {
@@ -216,6 +302,32 @@ export class FrameWriter {
    * @returns the shared slab; the frame goes at {@link slabEnd}
    */
   #reserve(bytes: number): Buffer {
+    // Whatever goes into the slab follows the shared frames pending before it: copy them first.
+    if (this.#shared !== undefined) this.#absorbShared();
+    return this.#reserveSlab(bytes);
+  }
+
+  /** Moves the pending shared frames into the slab (another frame must follow them in order). */
+  #absorbShared(): void {
+    const shared = this.#takeShared();
+    const slab = this.#reserveSlab(shared.byteLength);
+    slab.set(shared, slabEnd);
+    this.#end = slabEnd += shared.byteLength;
+  }
+
+  #takeShared(): Buffer {
+    const shared = Buffer.from(
+      this.#shared as ArrayBufferLike,
+      this.#sharedStart,
+      this.#sharedEnd - this.#sharedStart,
+    );
+    this.#shared = undefined;
+    this.#sharedStart = 0;
+    this.#sharedEnd = 0;
+    return shared;
+  }
+
+  #reserveSlab(bytes: number): Buffer {
     const isGathering = this.#end !== this.#start;
     // Gathered bytes can only grow in place while nobody wrote after them.
     if (isGathering && (tailWriter !== this || this.#slab !== sharedSlab)) this.#flush();
@@ -246,6 +358,20 @@ export class FrameWriter {
   }
 
   #flush(): void {
+    if (this.#shared !== undefined) {
+      // A socket still sending keeps what it is handed until the peer reads it: referenced, a
+      // few frames of a slow subscriber would pin a whole shared slab (64 KiB for maybe 66 bytes
+      // counted in bufferedAmount), so it gets a copy instead. Otherwise the pending shared
+      // frames are the whole batch (they imply nothing gathered) and go by reference.
+      if (this.#socket.writableLength > 0) {
+        this.#absorbShared();
+      } else {
+        const shared = this.#takeShared();
+        const socket = this.#socket;
+        if (!socket.destroyed && !socket.writableEnded) socket.write(shared);
+        return;
+      }
+    }
     if (this.#end === this.#start) return;
     const chunk = this.#slab.subarray(this.#start, this.#end);
     this.#slab = EMPTY;

@@ -1,6 +1,6 @@
 /**
- * Validation of the client's opening handshake (RFC 6455 §4.2.1), the accept key (§4.2.2),
- * the origin check (§10.2) and request header limits.
+ * Validation of the client's opening handshake (RFC 6455 §4.2.1), the accept key (§4.2.2)
+ * and request header limits. The origin check (§10.2) is in `origin.ts`.
  *
  * Header values are scanned linearly; no regular expression runs over client input.
  * @module
@@ -37,12 +37,6 @@ export interface ValidatedUpgrade {
   /** The raw `Sec-WebSocket-Extensions` header lines, `[]` when absent. */
   readonly extensions: readonly string[];
 }
-
-/**
- * Which origins may open a connection: a list of exact `scheme://host[:port]` origins
- * (compared ASCII case-insensitively), or a predicate that receives the `Origin` header.
- */
-export type OriginPolicy = readonly string[] | ((origin: string | undefined) => boolean);
 
 /** Length of a base64-encoded 16-byte nonce: 22 significant characters plus `==`. */
 const KEY_LENGTH = 24;
@@ -375,38 +369,6 @@ const sha1Base64: (input: string) => string =
   typeof crypto.hash === 'function'
     ? (input) => crypto.hash('sha1', input, 'base64')
     : (input) => crypto.createHash('sha1').update(input).digest('base64');
-
-/**
- * Applies an origin policy (RFC 6455 §10.2). A list allows exact `scheme://host[:port]`
- * origins, compared ASCII case-insensitively, and refuses a request without `Origin`. A
- * predicate decides alone; if it throws, the request is refused with 500 rather than throwing.
- * @param origin - the request's `Origin` header, undefined when absent
- * @param policy - the allowed origins; undefined allows every request
- * @returns undefined when allowed, a 403 Boom with code `WS_ORIGIN_FORBIDDEN` when refused, or
- *   a 500 Boom with code `WS_INTERNAL` when the predicate throws
- */
-export function checkOrigin(
-  origin: string | undefined,
-  policy: OriginPolicy | undefined,
-): HandshakeError | undefined {
-  if (policy === undefined) return undefined;
-  let allowed = false;
-  if (typeof policy === 'function') {
-    try {
-      allowed = policy(origin) === true;
-    } catch {
-      return handshakeError(500, HandshakeErrorCode.Internal, 'Origin check failed');
-    }
-  } else if (origin !== undefined) {
-    allowed = policy.some((candidate) => equalsAsciiIgnoreCase(candidate, origin));
-  }
-  if (allowed) return undefined;
-  return handshakeError(
-    403,
-    HandshakeErrorCode.Origin,
-    origin === undefined ? 'Origin header required' : 'Origin not allowed',
-  );
-}
 
 /**
  * Checks the request headers against count and size limits before anything else reads them.

@@ -80,6 +80,35 @@ export class MessageSender {
   }
 
   /**
+   * Sends a message whose frame was built elsewhere, after every message sent before it.
+   * @param opcode - Text or Binary
+   * @param payload - the message, for when it must wait in the queue
+   * @param frame - its complete, uncompressed frame
+   */
+  sendFrame(opcode: number, payload: Uint8Array, frame: Uint8Array): void {
+    if (this.#queue.length === 0) this.#writer.writeFrameBytes(frame);
+    else this.#enqueue(opcode, payload, false);
+  }
+
+  /**
+   * Whether a message of this size would be compressed.
+   * @param byteLength - the message size
+   * @returns true with permessage-deflate and a message over the threshold
+   */
+  compresses(byteLength: number): boolean {
+    return this.#deflate?.shouldCompress(byteLength) ?? false;
+  }
+
+  /**
+   * Sends a message as bytes of the given opcode (compressed when it should be).
+   * @param opcode - Text or Binary
+   * @param payload - the message
+   */
+  sendMessage(opcode: number, payload: Uint8Array): void {
+    this.#send(opcode, payload);
+  }
+
+  /**
    * Sends the close frame after every message sent before it.
    * @param payload - code and reason
    */

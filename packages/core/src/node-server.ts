@@ -14,6 +14,15 @@ import type { RouteOptions, WebSocketRoute } from './route.js';
 import { pathOf } from './upgrade-exchange.js';
 import { UpgradeLifecycle } from './upgrade-lifecycle.js';
 
+/** What the `upgrade` hook receives besides the request. */
+export interface NodeUpgradeContext {
+  /**
+   * The credential offered in `Sec-WebSocket-Protocol` on a route with `tokenCarrier`,
+   * decoded; undefined when none. Throw `Boom.unauthorized()` for a bad one.
+   */
+  readonly token: string | undefined;
+}
+
 /**
  * A route of the node attachment: a core route plus an optional `upgrade` hook.
  * @typeParam TData - what `upgrade` returns, attached to each connection as `data`
@@ -24,7 +33,10 @@ export interface NodeRouteOptions<TData> extends RouteOptions<TData> {
    * Throw (or reject with) a Boom to refuse the handshake with that status, e.g.
    * `Boom.unauthorized()`; any other error gives a generic 500.
    */
-  readonly upgrade?: (request: IncomingMessage) => TData | Promise<TData>;
+  readonly upgrade?: (
+    request: IncomingMessage,
+    context: NodeUpgradeContext,
+  ) => TData | Promise<TData>;
 }
 
 /** Options of {@link WebSocketServer}: those of every entry point. */
@@ -32,7 +44,7 @@ export interface WebSocketServerOptions extends EntryOptions {}
 
 interface NodeRoute {
   readonly route: WebSocketRoute<unknown>;
-  readonly upgrade: ((request: IncomingMessage) => unknown) | undefined;
+  readonly upgrade: NodeRouteOptions<unknown>['upgrade'];
 }
 
 /** Answers a plain HTTP request with a rejection, as `reject()` would on a raw socket. */
@@ -140,7 +152,7 @@ export class WebSocketServer extends WebSocketHub {
     }
     const hook = entry.upgrade;
     exchange
-      .complete(entry.route, () => hook?.(request))
+      .complete(entry.route, () => hook?.(request, { token: exchange.token }))
       .then(
         (outcome) => {
           if (outcome.status === 'refused') exchange.reject(outcome.error);

@@ -2,8 +2,22 @@
  * Typed handlers: a subprotocol's codec, validator and event handlers, bound together.
  * @module
  */
+import {
+  type AnyContract,
+  type ClientMessage,
+  checkMessage,
+  isStandardSchema,
+  type ServerMessageInput,
+  type ValidationResult,
+} from '@wsroute/contract';
 import type { Connection, RawMessage, RawOutgoing } from './connection-types.js';
 
+/**
+ * Codecs shared with `@wsroute/contract` (and so with browsers): `jsonCodec()` for JSON over
+ * text messages (a binary message or invalid JSON fails decoding, 1007), `textCodec()` for
+ * text only.
+ */
+export { jsonCodec, textCodec } from '@wsroute/contract';
 export type { RawMessage, RawOutgoing };
 
 /**
@@ -98,6 +112,12 @@ declare const kDataType: unique symbol;
 export interface ErasedProtocol<TData> {
   readonly decode: ((data: RawMessage, isBinary: boolean) => unknown) | undefined;
   readonly validate: ((message: unknown) => boolean) | undefined;
+  /** A contract's Standard Schema for incoming messages; may answer with a Promise. */
+  readonly check:
+    | ((message: unknown) => ValidationResult<unknown> | Promise<ValidationResult<unknown>>)
+    | undefined;
+  /** The contract's name, when the protocol was bound to one. */
+  readonly name: string | undefined;
   readonly encode: ((message: unknown) => RawOutgoing) | undefined;
   readonly handler: WebSocketHandler<TData, unknown, unknown>;
 }
@@ -118,6 +138,26 @@ export interface BoundProtocol<TData> {
 }
 
 /**
+ * Binds handlers to a contract (`@wsroute/contract`), the module server and browser share:
+ * the contract's codec encodes and decodes, its `client` spec types and validates incoming
+ * messages (a Standard Schema is awaited when async, in message order; a failure closes with
+ * 1008 and hands the issues to `onError`), its `server` spec types what `send()` takes.
+ * @example
+ * ```ts
+ * const chat = defineProtocol(chatV2, {
+ *   onMessage(conn, msg) { conn.send({ type: 'message', from: conn.data.name, text: msg.text }) },
+ * });
+ * wss.route('/chat', { protocols: { [chatV2.name]: chat } });
+ * ```
+ * @param contract - the contract
+ * @param handler - the handlers
+ * @returns an opaque protocol; a route must list it under the contract's name
+ */
+export function defineProtocol<TData = unknown, C extends AnyContract = AnyContract>(
+  contract: C,
+  handler: WebSocketHandler<TData, ClientMessage<C>, ServerMessageInput<C>>,
+): BoundProtocol<TData>;
+/**
  * Binds a codec, a validator and handlers into one protocol for a route. With a type-guard
  * validator the incoming type is the guard's; otherwise it is the codec's claim.
  * @example
@@ -136,8 +176,20 @@ export function defineProtocol<
   TIn = RawMessage,
   TOut = RawOutgoing,
   TGuard = never,
->(definition: ProtocolDefinition<TData, TIn, TOut, TGuard>): BoundProtocol<TData> {
-  const { codec, validate, handler } = definition;
+>(definition: ProtocolDefinition<TData, TIn, TOut, TGuard>): BoundProtocol<TData>;
+export function defineProtocol<TData>(
+  definition: ProtocolDefinition<TData, unknown, unknown, unknown> | AnyContract,
+  contractHandler?: WebSocketHandler<TData, never, never>,
+): BoundProtocol<TData> {
+  if (contractHandler !== undefined) {
+    return bindContract(definition as AnyContract, contractHandler);
+  }
+  const { codec, validate, handler } = definition as ProtocolDefinition<
+    TData,
+    unknown,
+    unknown,
+    unknown
+  >;
   if (typeof handler !== 'object' || handler === null) {
     throw new TypeError('defineProtocol needs a `handler` object');
   }
@@ -147,8 +199,35 @@ export function defineProtocol<
   const erased: ErasedProtocol<TData> = {
     decode: codec ? (data, isBinary) => codec.decode(data, isBinary) : undefined,
     validate,
+    check: undefined,
+    name: undefined,
     // The connection hands encode only what `send()` accepted, typed TOut by its caller.
     encode: codec ? (message) => (codec as Codec<unknown, unknown>).encode(message) : undefined,
+    handler: handler as WebSocketHandler<TData, unknown, unknown>,
+  };
+  return { [kProtocol]: erased };
+}
+
+function bindContract<TData>(
+  contract: AnyContract,
+  handler: WebSocketHandler<TData, never, never>,
+): BoundProtocol<TData> {
+  const { name, codec, client } = contract;
+  if (typeof name !== 'string' || typeof client !== 'object' || client === null) {
+    throw new TypeError(
+      'defineProtocol(contract, handler) needs a contract made by defineContract',
+    );
+  }
+  if (typeof handler !== 'object' || handler === null) {
+    throw new TypeError('defineProtocol needs a `handler` object');
+  }
+  const erased: ErasedProtocol<TData> = {
+    decode: codec ? (data, isBinary) => codec.decode(data, isBinary) : undefined,
+    validate: undefined,
+    // A type marker checks nothing: no per-message work.
+    check: isStandardSchema(client) ? (message) => checkMessage(client, message) : undefined,
+    name,
+    encode: codec ? (message) => codec.encode(message) : undefined,
     handler: handler as WebSocketHandler<TData, unknown, unknown>,
   };
   return { [kProtocol]: erased };
@@ -172,39 +251,4 @@ export function eraseProtocol<TData>(protocol: ProtocolLike<TData>): ErasedProto
   }
   if (kProtocol in protocol) return protocol[kProtocol];
   return defineProtocol<TData>({ handler: protocol })[kProtocol];
-}
-
-/**
- * A JSON codec over text messages. Binary messages and invalid JSON fail decoding (1007).
- * Pair it with a type-guard `validate`: decoded JSON is whatever the peer sent.
- * @typeParam TIn - what decoding claims to produce (leave `unknown` when `validate` narrows)
- * @typeParam TOut - what `send()` accepts
- * @returns a codec
- */
-export function jsonCodec<TIn = unknown, TOut = unknown>(): Codec<TIn, TOut> {
-  return {
-    decode(data, isBinary) {
-      if (isBinary) throw new TypeError('expected a text message');
-      return JSON.parse(data as string) as TIn;
-    },
-    encode(message) {
-      return JSON.stringify(message);
-    },
-  };
-}
-
-/**
- * A codec that accepts only text messages (a binary message fails decoding with 1007).
- * @returns a codec of strings
- */
-export function textCodec(): Codec<string, string> {
-  return {
-    decode(data, isBinary) {
-      if (isBinary) throw new TypeError('expected a text message');
-      return data as string;
-    },
-    encode(message) {
-      return message;
-    },
-  };
 }

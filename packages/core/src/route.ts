@@ -4,6 +4,11 @@
  * accepted handshake or a Boom without any I/O.
  * @module
  */
+import {
+  compileRouteAdmission,
+  type RouteAdmission,
+  type RouteAdmissionOptions,
+} from './admission.js';
 import type { ConnectionOptions } from './connection-types.js';
 import { DEFAULT_LIMITS } from './constants.js';
 import {
@@ -13,9 +18,7 @@ import {
 import { type HandshakeError, HandshakeErrorCode, handshakeError } from './errors.js';
 import { parseExtensionHeader } from './extension-header.js';
 import {
-  checkOrigin,
   computeAcceptKey,
-  type OriginPolicy,
   type UpgradeRequestInfo,
   type ValidatedUpgrade,
   validateUpgradeRequest,
@@ -76,7 +79,7 @@ export interface RouteLimits {
  * What a route declares.
  * @typeParam TData - per-connection data attached at upgrade time
  */
-export interface RouteOptions<TData> extends RouteLimits {
+export interface RouteOptions<TData> extends RouteLimits, RouteAdmissionOptions {
   /** The subprotocols the route speaks, each bound to its handlers (`defineProtocol`). */
   readonly protocols?: Readonly<Record<string, ProtocolLike<TData>>>;
   /**
@@ -93,8 +96,6 @@ export interface RouteOptions<TData> extends RouteLimits {
    * @default 'reject'
    */
   readonly unsupportedProtocol?: 'reject' | 'accept';
-  /** Allowed `Origin` values (exact, case-insensitive) or a predicate; others get 403. */
-  readonly origins?: OriginPolicy;
   /**
    * permessage-deflate (RFC 7692): `true` for the defaults, or options. Off by default.
    * @default false
@@ -111,6 +112,8 @@ export interface WebSocketRoute<TData> {
   readonly defaultProtocol: ErasedProtocol<TData> | undefined;
   /** Resolved permessage-deflate options, undefined when compression is off. */
   readonly deflate: PerMessageDeflateOptions | undefined;
+  /** Origin policy, limits and counters, credential carrier (checked by the lifecycle). */
+  readonly admission: RouteAdmission;
 }
 
 /** The result of a successful negotiation, ready for `accept()`. */
@@ -186,7 +189,14 @@ export function createRoute<TData>(options: RouteOptions<TData>): WebSocketRoute
   for (const [name, protocol] of Object.entries(options.protocols ?? {})) {
     if (!isToken(name))
       throw new TypeError(`subprotocol name ${JSON.stringify(name)} is not a token`);
-    protocols.set(name, eraseProtocol(protocol));
+    const erased = eraseProtocol(protocol);
+    // A protocol bound to a contract answers to the contract's name only.
+    if (erased.name !== undefined && erased.name !== name) {
+      throw new TypeError(
+        `subprotocol ${JSON.stringify(name)} is bound to the contract ${JSON.stringify(erased.name)}`,
+      );
+    }
+    protocols.set(name, erased);
   }
   const defaultProtocol = options.defaultProtocol
     ? eraseProtocol(options.defaultProtocol)
@@ -216,6 +226,7 @@ export function createRoute<TData>(options: RouteOptions<TData>): WebSocketRoute
     protocols,
     defaultProtocol,
     deflate,
+    admission: compileRouteAdmission(options),
   };
 }
 
@@ -268,7 +279,8 @@ export type Negotiation<TData> = AcceptedHandshake<TData> | HandshakeError;
 /**
  * Validates an upgrade request against a route and negotiates its subprotocol. No I/O: the
  * caller writes the result with `accept()` or `reject()`. Synchronous unless the route
- * declares an async `selectProtocol`.
+ * declares an async `selectProtocol`. The route's admission (origin, limits, credential) is
+ * not checked here but by the lifecycle (`admission.ts`), which knows the socket and client.
  * @param request - the upgrade request (a Node `IncomingMessage` fits)
  * @param route - the compiled route
  * @returns the accepted handshake, or a Boom to answer with (in a Promise for an async selector)
@@ -279,8 +291,6 @@ export function negotiate<TData>(
 ): Negotiation<TData> | Promise<Negotiation<TData>> {
   const upgrade = validateUpgradeRequest(request);
   if ('isBoom' in upgrade) return upgrade;
-  const originError = checkOrigin(upgrade.origin, route.options.origins);
-  if (originError) return originError;
   const offered = upgrade.offeredProtocols;
   if (offered.length === 0) {
     if (!route.defaultProtocol) {

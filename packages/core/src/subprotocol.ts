@@ -32,7 +32,8 @@ function isOwsCode(c: number): boolean {
 }
 
 /**
- * Describes a character for an error message without echoing control characters back.
+ * Describes one character for an error message: at most one printable ASCII character of the
+ * client's header is ever quoted, never a control character or a longer excerpt.
  * @param c - a UTF-16 code unit
  * @returns `'x'` for printable ASCII, `U+XXXX` otherwise
  */
@@ -97,7 +98,8 @@ export function parseProtocolList(lines: readonly string[] | undefined): string[
       const protocol = line.slice(start, i);
       if (protocols.length >= 8) seen ??= new Set(protocols);
       const isDuplicate = seen ? seen.has(protocol) : protocols.includes(protocol);
-      if (isDuplicate) return protocolHeaderError(`duplicate protocol '${protocol}'`);
+      // The name is not quoted: the client's values are never echoed (they may carry a secret).
+      if (isDuplicate) return protocolHeaderError(`duplicate protocol at position ${start}`);
       seen?.add(protocol);
       protocols.push(protocol);
       while (i < n && isOwsCode(line.charCodeAt(i))) i++;

@@ -21,6 +21,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { Admission, AdmittedRequest } from './admission.js';
+import type { ClientAddress } from './client-address.js';
 import type { ConnectionOwner } from './connection.js';
 import type { AnyConnection } from './connection-types.js';
 import {
@@ -59,6 +61,8 @@ export interface ExchangeHost extends ConnectionOwner {
   readonly isShuttingDown: boolean;
   /** A connection was accepted. */
   onConnectionOpened(connection: AnyConnection): void;
+  /** Origin, limits and credentials of the entry point. */
+  readonly admission: Admission;
 }
 
 /** The lifecycle that compiled each route: its connections join that entry point. */
@@ -119,6 +123,8 @@ export class UpgradeExchange {
   #state: State = State.Pending;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<unknown> | undefined;
+  readonly #token: string | undefined;
+  #client: ClientAddress | undefined;
 
   /**
    * @param host - the lifecycle
@@ -127,6 +133,7 @@ export class UpgradeExchange {
    * @param head - bytes that arrived after the request headers
    * @param binding - when the response is bound to the socket
    * @param timeout - ms left of the handshake deadline
+   * @param admitted - what admission learnt in `begin()`: the credential, the client
    */
   constructor(
     host: ExchangeHost,
@@ -135,12 +142,15 @@ export class UpgradeExchange {
     head: Buffer,
     binding: ResponseBinding,
     timeout: number,
+    admitted: AdmittedRequest = { token: undefined, client: undefined },
   ) {
     this.#host = host;
     this.request = request;
     this.#socket = socket;
     this.#head = head;
     this.#binding = binding;
+    this.#token = admitted.token;
+    this.#client = admitted.client;
     socket.on('error', destroyOnError);
     this.#timer = setTimeout(() => this.#onTimeout(), Math.max(0, timeout));
     this.#timer.unref();
@@ -164,6 +174,21 @@ export class UpgradeExchange {
     return this.#response;
   }
 
+  /**
+   * The credential the client offered in `Sec-WebSocket-Protocol` (`<tokenPrefix><base64url>`),
+   * decoded; undefined when none. It is no longer in the request's headers. For the
+   * framework's auth step: never log it or put it in an answer.
+   */
+  get token(): string | undefined {
+    return this.#token;
+  }
+
+  /** The client (its address through trusted proxies, see `trustProxy`), resolved on first use. */
+  get client(): ClientAddress {
+    this.#client ??= this.#host.admission.clientOf(this.request);
+    return this.#client;
+  }
+
   /** Whether the 101 was written. */
   get isAccepted(): boolean {
     return this.#state === State.Accepted;
@@ -179,9 +204,10 @@ export class UpgradeExchange {
   }
 
   /**
-   * Completes the handshake against a route: negotiates, resolves the connection's data,
-   * rechecks that the socket is still upgradable and the server not shutting down, then writes
-   * the 101 and starts the connection.
+   * Completes the handshake against a route: checks its admission (credential, origin,
+   * limits), negotiates, resolves the connection's data, rechecks that the socket is still
+   * upgradable, the server not shutting down and the limits not reached, then writes the 101
+   * and starts the connection.
    * @param route - the compiled route
    * @param resolveData - builds the connection's data; runs only once negotiation succeeded
    * @returns the outcome; a refusal is for the caller to answer through its framework
@@ -202,11 +228,16 @@ export class UpgradeExchange {
     // on the common path, so the 101 leaves within this call.
     let outcome: UpgradeOutcome | Promise<UpgradeOutcome>;
     try {
-      const negotiated = negotiate(this.request, route);
-      outcome =
-        'then' in negotiated
-          ? negotiated.then((handshake) => this.#resolve(route, handshake, resolveData))
-          : this.#resolve(route, negotiated, resolveData);
+      const refusal = this.#ownerOf(route).admission.check(this, route.admission);
+      if (refusal) {
+        outcome = { status: 'refused', error: refusal };
+      } else {
+        const negotiated = negotiate(this.request, route);
+        outcome =
+          'then' in negotiated
+            ? negotiated.then((handshake) => this.#resolve(route, handshake, resolveData))
+            : this.#resolve(route, negotiated, resolveData);
+      }
     } catch (error) {
       this.#state = State.Pending;
       return Promise.reject(error);
@@ -236,15 +267,22 @@ export class UpgradeExchange {
     return this.#accept(route, handshake, data);
   }
 
+  #ownerOf<TData>(route: WebSocketRoute<TData>): ExchangeHost {
+    return routeOwners.get(route as WebSocketRoute<never>) ?? this.#host;
+  }
+
   #accept<TData>(
     route: WebSocketRoute<TData>,
     handshake: AcceptedHandshake<TData>,
     data: TData,
   ): UpgradeOutcome {
     if (!this.isUpgradable) return GONE;
-    const owner = routeOwners.get(route as WebSocketRoute<never>) ?? this.#host;
+    const owner = this.#ownerOf(route);
     // Shutdown may have begun while the hooks ran: it would never close this connection.
     if (owner.isShuttingDown) return { status: 'refused', error: shuttingDownError() };
+    // Counted at once with the 101: concurrent handshakes cannot overshoot a limit together.
+    const ticket = owner.admission.open(this, route.admission);
+    if ('isBoom' in ticket) return { status: 'refused', error: ticket };
     this.#state = State.Accepted;
     this.#release();
     if (this.#response && this.#binding === 'early') {
@@ -258,7 +296,11 @@ export class UpgradeExchange {
       pathOf(this.request.url),
       owner,
     );
-    if (!connection) return GONE;
+    if (!connection) {
+      ticket.release();
+      return GONE;
+    }
+    owner.admission.bind(connection, ticket);
     owner.onConnectionOpened(connection);
     return { status: 'accepted', connection };
   }

@@ -9,7 +9,7 @@
  * hook and response model into `begin()` and `exchange.complete()`.
  *
  * ```
- *   'upgrade' ─▶ begin(): header limits (431), shutting down (503) ─▶ exchange
+ *   'upgrade' ─▶ begin(): header limits (431), shutting down (503), admission ─▶ exchange
  *                  │ the framework runs against exchange.response (hooks may answer)
  *                  │ the route: exchange.complete(route, data) ─▶ 101 or a Boom to answer
  *   server.close() / app.close() ─▶ shutdown(): 1001 to every connection, 503 to new upgrades
@@ -18,6 +18,7 @@
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { Admission, type ShedSelection, shedConnections } from './admission.js';
 import type { AnyConnection } from './connection-types.js';
 import {
   type EntryOptions,
@@ -25,11 +26,12 @@ import {
   resolveEntryOptions,
 } from './entry-options.js';
 import { shuttingDownError, type WebSocketError } from './errors.js';
-import { checkHeaderLimits } from './handshake.js';
+import { checkHeaderLimits, isWebSocketUpgrade } from './handshake.js';
 import { HandshakeDeadline } from './handshake-deadline.js';
 import { reject } from './http-reject.js';
 import { ConnectionRegistry, type ShutdownOptions } from './registry.js';
 import { createRoute, type RouteOptions, type WebSocketRoute } from './route.js';
+import { TopicHub } from './topics.js';
 import {
   type ExchangeHost,
   type ResponseBinding,
@@ -85,7 +87,11 @@ function emitWarning(error: WebSocketError): void {
 export class UpgradeLifecycle implements ExchangeHost {
   /** The entry point's options, defaults applied. */
   readonly options: ResolvedEntryOptions;
+  /** Origin, limits and credentials: checked in `begin()`, at completion and at the 101. */
+  readonly admission: Admission;
   readonly #name: string;
+  /** The topics of the entry point's connections. */
+  readonly topics: TopicHub;
   readonly #registry = new ConnectionRegistry();
   readonly #deadline: HandshakeDeadline;
   readonly #servers = new WeakSet<Server>();
@@ -99,7 +105,9 @@ export class UpgradeLifecycle implements ExchangeHost {
   constructor(options: EntryOptions | undefined, adapter: AdapterInfo) {
     this.#name = adapter.name;
     this.options = resolveEntryOptions(adapter.name, options);
+    this.admission = new Admission(this.options.admission);
     this.#deadline = new HandshakeDeadline(this.options.handshakeTimeout);
+    this.topics = new TopicHub(this.options.topics, this.options.backplane);
     this.#logError = this.options.onError ?? adapter.logError ?? emitWarning;
   }
 
@@ -187,8 +195,11 @@ export class UpgradeLifecycle implements ExchangeHost {
 
   /**
    * Admits an upgrade request: refuses it on the raw socket when its headers exceed the limits
-   * (431) or shutdown has begun (503); otherwise starts its exchange, with what is left of the
-   * handshake deadline.
+   * (431), shutdown has begun (503), the client used up its handshake budget or the entry
+   * point is full (429, 503), or a credential in `Sec-WebSocket-Protocol` is malformed (400);
+   * otherwise takes that credential out of the offer (`exchange.token`) and starts the
+   * exchange, with what is left of the handshake deadline. None of this runs for upgrades to
+   * other protocols (`h2c`), which are plain HTTP.
    * @param request - the upgrade request
    * @param socket - its raw socket
    * @param head - bytes that arrived after the request headers
@@ -207,12 +218,14 @@ export class UpgradeLifecycle implements ExchangeHost {
     const refusal =
       checkHeaderLimits(request.rawHeaders, { maxHeaderCount, maxHeaderBytes }) ??
       (this.#registry.isShuttingDown ? shuttingDownError() : undefined);
-    if (refusal) {
-      reject(socket, refusal);
+    const admitted =
+      refusal ?? (isWebSocketUpgrade(request) ? this.admission.begin(request) : undefined);
+    if (admitted && 'isBoom' in admitted) {
+      reject(socket, admitted);
       return undefined;
     }
     const timeout = this.#deadline.remaining(socket);
-    const exchange = new UpgradeExchange(this, request, socket, head, binding, timeout);
+    const exchange = new UpgradeExchange(this, request, socket, head, binding, timeout, admitted);
     (request as RequestWithExchange)[kExchange] = exchange;
     return exchange;
   }
@@ -222,8 +235,9 @@ export class UpgradeLifecycle implements ExchangeHost {
    * @param options - code, reason, and the deadline (default `shutdownTimeout`)
    * @returns resolves once every connection is closed
    */
-  shutdown(options: ShutdownOptions = {}): Promise<void> {
-    return this.#registry.shutdown({ timeout: this.options.shutdownTimeout, ...options });
+  async shutdown(options: ShutdownOptions = {}): Promise<void> {
+    await this.#registry.shutdown({ timeout: this.options.shutdownTimeout, ...options });
+    await this.topics.close();
   }
 
   /** @param connection - a connection just accepted */
@@ -234,6 +248,18 @@ export class UpgradeLifecycle implements ExchangeHost {
   /** @param connection - a connection whose socket closed */
   onConnectionClosed(connection: AnyConnection): void {
     this.#registry.delete(connection);
+    this.admission.release(connection);
+  }
+
+  /**
+   * Sheds load: closes open connections with 1013 (Try Again Later).
+   * @param selection - how many (the newest first), or a predicate picking them
+   * @param reason - the close reason
+   * @returns how many were told to close
+   * @throws RangeError for a count that is not an integer >= 0
+   */
+  shed(selection: ShedSelection, reason?: string): number {
+    return shedConnections(this.#registry.connections, selection, reason);
   }
 
   /**

@@ -43,6 +43,7 @@ const routes = (wss: import('../src/node-server.js').WebSocketServer): void => {
   wss.route('/origin', {
     defaultProtocol: echo,
     origins: ['https://good.example'],
+    requireOrigin: true,
     heartbeatInterval: 0,
   });
 };
@@ -112,7 +113,7 @@ t.test('refuses every malformed handshake with its exact status and headers', as
       {},
     ],
     ['Origin not allowed', upgradeRequest('/origin', { Origin: 'https://evil.example' }), 403, {}],
-    ['Origin missing', upgradeRequest('/origin'), 403, {}],
+    ['Origin missing with requireOrigin', upgradeRequest('/origin'), 403, {}],
     [
       'two Origin lines',
       upgradeRequest('/echo', { Origin: ['https://a.example', 'https://b.example'] }),

@@ -47,8 +47,8 @@ t.test('parseProtocolList', async (t) => {
   });
 
   t.test('rejects duplicates, also across lines', async (t) => {
-    expectProtocolError(t, parseProtocolList(['a, b, a']), "duplicate protocol 'a'");
-    expectProtocolError(t, parseProtocolList(['a, b', 'b']), "duplicate protocol 'b'");
+    expectProtocolError(t, parseProtocolList(['a, b, a']), 'duplicate protocol at position 6');
+    expectProtocolError(t, parseProtocolList(['a, b', 'b']), 'duplicate protocol at position 0');
   });
 
   t.test('treats protocols as case-sensitive', async (t) => {

@@ -154,6 +154,10 @@ export class ExpressWebSocket extends WebSocketHub {
   ): void {
     const exchange = this.#lifecycle.begin(req, socket, head, 'early');
     if (!exchange) return;
+    if (exchange.token !== undefined) {
+      // Own and non-enumerable: Express swaps the prototype of `req`, loggers skip it.
+      Object.defineProperty(req, 'websocketToken', { value: exchange.token, configurable: true });
+    }
     const { response } = exchange;
     // Express calls this instead of its own final handler: a 404 or an error nobody answered.
     const finish: NextCallback = (error) => {

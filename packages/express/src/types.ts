@@ -21,6 +21,20 @@ export type WebSocketRequest = Request<
   Record<string, unknown>
 >;
 
+declare global {
+  namespace Express {
+    interface Request {
+      /**
+       * On a websocket upgrade: the credential the client offered in `Sec-WebSocket-Protocol`
+       * (`base64url.bearer.…`), decoded, for your auth middleware to check (answer 401 when it
+       * is bad); absent otherwise. Taken to routes with `tokenCarrier: true` only (others answer
+       * 400). A non-enumerable own property, so that request loggers skip it; never log it.
+       */
+      readonly websocketToken?: string;
+    }
+  }
+}
+
 /** The Express response bound to the upgrade socket, as `data` receives it (e.g. for `res.locals`). */
 export type WebSocketResponse = Response<unknown, Record<string, unknown>>;
 
@@ -50,7 +64,8 @@ export type UpgradeRequestListener = (
 
 /**
  * Options of {@link wsroute}: those of every entry point (`handshakeTimeout`,
- * `maxHeaderCount`, `maxHeaderBytes`, `shutdownTimeout`, `onError`; see `@wsroute/core`).
+ * `maxHeaderCount`, `maxHeaderBytes`, `shutdownTimeout`, `onError`, and admission: `origins`,
+ * `trustProxy`, limits, `tokenPrefix`; see `@wsroute/core`).
  */
 export interface ExpressWebSocketOptions extends EntryOptions {}
 

@@ -19,6 +19,8 @@ type Equals<A, B> =
 function assertType<T extends true>(_value?: T): void {}
 
 const ws = wsroute();
+wsroute({ origins: ['https://app.example'], trustProxy: 1, maxConnectionsPerClient: 10 });
+assertType<Equals<ReturnType<typeof ws.shed>, number>>();
 const app = express();
 const router = express.Router();
 const auth = (_req: Request, _res: Response, next: NextFunction): void => next();
@@ -41,8 +43,10 @@ router.all('/all', chat);
 
 // Async `data` with the default request: params and query are Express's.
 ws.route({
+  tokenCarrier: true,
   data: async (req) => {
     assertType<Equals<typeof req.params, Request['params']>>();
+    assertType<Equals<typeof req.websocketToken, string | undefined>>();
     return { token: String(req.query.token) };
   },
   defaultProtocol: {

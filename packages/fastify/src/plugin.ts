@@ -24,11 +24,6 @@ import type { WsrouteOptions } from './types.js';
 /** Servers that already have the plugin: two registrations would both decorate the app. */
 const attachedServers = new WeakSet<object>();
 
-/** Which HTTP methods a route declares. */
-function methodsOf(method: string | readonly string[]): readonly string[] {
-  return typeof method === 'string' ? [method] : method;
-}
-
 const plugin: FastifyPluginCallback<WsrouteOptions> = (fastify, options, done) => {
   const server = fastify.server;
   if (attachedServers.has(server)) {
@@ -57,6 +52,11 @@ const plugin: FastifyPluginCallback<WsrouteOptions> = (fastify, options, done) =
       return exchangeOf(this.raw)?.isWebSocket === true;
     },
   });
+  fastify.decorateRequest('websocketToken', {
+    getter(this: FastifyRequest) {
+      return exchangeOf(this.raw)?.token;
+    },
+  });
 
   fastify.addHook('onRoute', (routeOptions) => {
     const http = routeOptions.handler as FastifyHandler;
@@ -65,7 +65,7 @@ const plugin: FastifyPluginCallback<WsrouteOptions> = (fastify, options, done) =
       routeOptions.handler = createPlainHandler(http) as typeof routeOptions.handler;
       return;
     }
-    const methods = methodsOf(routeOptions.method);
+    const methods: readonly string[] = [routeOptions.method].flat();
     if (methods.some((method) => method !== 'GET' && method !== 'HEAD')) {
       throw new TypeError(
         `a websocket route answers GET only: ${methods.join(', ')} ${routeOptions.url}`,

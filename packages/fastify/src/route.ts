@@ -138,7 +138,8 @@ export function upgradeRequired(request: FastifyRequest, reply: FastifyReply): F
         'register @wsroute/fastify (await app.register(wsroute)) before declaring the route',
     );
   }
-  return sendBoom(reply, internalError());
+  // Without the plugin Node kept the connection as HTTP: the client cannot use it anyway.
+  return sendBoom(reply.header('connection', 'close'), internalError());
 }
 
 /**

@@ -22,8 +22,9 @@ import type {
 
 /**
  * Options of the plugin, `app.register(wsroute, options)`: those of every entry point
- * (`handshakeTimeout`, `maxHeaderCount`, `maxHeaderBytes`, `shutdownTimeout`, `onError`; see
- * `@wsroute/core`). Handler errors without `onError` go to the app's logger by default.
+ * (`handshakeTimeout`, `maxHeaderCount`, `maxHeaderBytes`, `shutdownTimeout`, `onError`, and
+ * admission: `origins`, `trustProxy`, limits, `tokenPrefix`; see `@wsroute/core`). Handler
+ * errors without `onError` go to the app's logger by default.
  */
 export interface WsrouteOptions extends EntryOptions {}
 
@@ -136,5 +137,11 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Whether this request is a websocket upgrade (it came through the server's `'upgrade'`). */
     readonly isWebSocket: boolean;
+    /**
+     * The credential the client offered in `Sec-WebSocket-Protocol` (`base64url.bearer.…`),
+     * decoded, for the route's hooks to check (reply 401 when it is bad); undefined when none.
+     * Taken to routes with `tokenCarrier: true` only (others answer 400). Never log it.
+     */
+    readonly websocketToken: string | undefined;
   }
 }

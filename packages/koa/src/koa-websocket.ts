@@ -71,7 +71,8 @@ export type KoaRouteOptions<
 
 /**
  * Options of {@link wsroute}: those of every entry point (`handshakeTimeout`,
- * `maxHeaderCount`, `maxHeaderBytes`, `shutdownTimeout`, `onError`; see `@wsroute/core`).
+ * `maxHeaderCount`, `maxHeaderBytes`, `shutdownTimeout`, `onError`, and admission: `origins`,
+ * `trustProxy`, limits, `tokenPrefix`; see `@wsroute/core`).
  * Handler errors without `onError` go to the app's `'error'` event by default.
  */
 export interface KoaWebSocketOptions extends EntryOptions {}

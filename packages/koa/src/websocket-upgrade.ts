@@ -32,6 +32,15 @@ export class WebSocketUpgrade {
     this.#ctx = ctx;
   }
 
+  /**
+   * The credential the client offered in `Sec-WebSocket-Protocol` (`base64url.bearer.…`),
+   * decoded, for your auth middleware to check (throw a 401 when it is bad); undefined when
+   * none. Taken to routes with `tokenCarrier: true` only (others answer 400). Never log it.
+   */
+  get token(): string | undefined {
+    return this.#exchange.token;
+  }
+
   /** Whether the 101 has been sent: the socket now belongs to the websocket connection. */
   get isAccepted(): boolean {
     return this.#exchange.isAccepted;

@@ -21,6 +21,8 @@ const app = new Koa<AppState>();
 // ctx.ws is typed on every context.
 app.use(async (ctx, next) => {
   const upgrade: WebSocketUpgrade | undefined = ctx.ws;
+  const token: string | undefined = upgrade?.token;
+  void token;
   if (upgrade?.isAccepted) return;
   await next();
 });

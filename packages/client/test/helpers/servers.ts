@@ -18,6 +18,7 @@ import {
   type NodeRouteOptions,
   type WebSocketHandler,
   WebSocketServer,
+  type WebSocketServerOptions,
 } from '@wsroute/core';
 import type { Test } from 'tap';
 import { chatText, chatV2, raw, slow } from '../fixtures/contracts.js';
@@ -25,7 +26,10 @@ import { chatText, chatV2, raw, slow } from '../fixtures/contracts.js';
 /** What each connection carries: the user named by the token, or 'anonymous'. */
 export interface ChatData {
   readonly user: string;
-  /** Every subprotocol the client offered, in order. */
+  /**
+   * The subprotocols the route saw offered, in order: the client's, without the token, which
+   * the server takes out of the offer before anything reads it.
+   */
   readonly offered: readonly string[];
 }
 
@@ -58,14 +62,14 @@ export function offeredProtocols(header: string | undefined): string[] {
     .filter((name) => name !== '');
 }
 
-/** The user a `base64url.bearer.` protocol names, or 'anonymous'. */
-export function chatData(header: string | undefined): ChatData {
-  const offered = offeredProtocols(header);
-  const carrier = offered.find((name) => name.startsWith('base64url.bearer.'));
-  const user = carrier
-    ? Buffer.from(carrier.slice('base64url.bearer.'.length), 'base64url').toString('utf8')
-    : 'anonymous';
-  return { user, offered };
+/**
+ * A connection's data: the user is the token (decoded by the server from the
+ * `base64url.bearer.` protocol and handed to the framework's hook), or 'anonymous'.
+ * @param header - `Sec-WebSocket-Protocol` as the route sees it
+ * @param token - the token the entry point took out of the offer
+ */
+export function chatData(header: string | undefined, token: string | undefined): ChatData {
+  return { user: token ?? 'anonymous', offered: offeredProtocols(header) };
 }
 
 /** The chat protocols: chat.v2 answers `said` from the user, chat answers `user: text`. */
@@ -110,16 +114,20 @@ export interface CoreServer {
  * @param t - released on its teardown
  * @param port - 0 for any
  * @param extra - more routes
+ * @param options - the server's options (e.g. `origins` for a page served elsewhere)
  */
 export async function startCoreServer(
   t: Test,
   port = 0,
   extra: Record<string, NodeRouteOptions<ChatData>> = {},
+  options: WebSocketServerOptions = {},
 ): Promise<CoreServer> {
-  const wss = new WebSocketServer();
+  const wss = new WebSocketServer(options);
   wss.route<ChatData>('/chat', {
     protocols: chatProtocols(),
-    upgrade: (request: IncomingMessage) => chatData(request.headers['sec-websocket-protocol']),
+    tokenCarrier: true,
+    upgrade: (request: IncomingMessage, { token }) =>
+      chatData(request.headers['sec-websocket-protocol'], token),
     heartbeatInterval: 0,
   });
   for (const [path, options] of Object.entries(extra)) wss.route<ChatData>(path, options);

@@ -14,6 +14,7 @@ import {
   type WebSocketHandler,
 } from '../../src/protocol.js';
 import { createRoute, type RouteOptions } from '../../src/route.js';
+import { topic } from '../../src/topics.js';
 
 /** true when A and B are the same type (not merely assignable). */
 type Equal<A, B> =
@@ -168,3 +169,37 @@ new WebSocketServer().route('/open', {
     },
   },
 });
+
+// Topics: a typed topic fits only connections whose send() takes its values.
+interface Line {
+  readonly from: string;
+  readonly text: string;
+}
+const lines = topic<Line>('lines');
+export const lineReader = defineProtocol<User, unknown, Line>({
+  codec: jsonCodec(),
+  validate: isChatIn,
+  handler: {
+    onOpen(connection) {
+      connection.subscribe(lines);
+      connection.subscribe('any topic by name');
+      const report = connection.publish(lines, { from: connection.data.name, text: 'hi' });
+      expectEqual<typeof report.relay, 'sent' | 'failed' | 'none'>(true);
+      // @ts-expect-error a Line topic carries Lines, not numbers
+      connection.publish(lines, 42);
+    },
+  },
+});
+export const textOnly = defineProtocol({
+  codec: textCodec(),
+  handler: {
+    onOpen(connection) {
+      // @ts-expect-error this protocol sends strings: it cannot render a Line
+      connection.subscribe(lines);
+      connection.subscribe(topic<string>('notices'));
+    },
+  },
+});
+new WebSocketServer().publish(lines, { from: 'server', text: 'hello' });
+// @ts-expect-error a field of the wrong type
+new WebSocketServer().publish(lines, { from: 1, text: 'hello' });

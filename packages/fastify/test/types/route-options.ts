@@ -44,6 +44,17 @@ app.register(wsroute, { handshakeTimeout: '5s' });
 // @ts-expect-error no such option
 const unknownOption: WsrouteOptions = { maxPayload: 1 };
 void unknownOption;
+// Admission options are the plugin's too.
+const admission: WsrouteOptions = {
+  origins: (origin, { isSameOrigin }) => isSameOrigin || origin.endsWith('.example'),
+  trustProxy: { proxies: ['loopback'], header: 'forwarded' },
+  handshakesPerClient: { limit: 10, windowMs: 1000 },
+  tokenPrefix: 'base64url.bearer.',
+};
+void admission;
+// @ts-expect-error not a policy
+app.register(wsroute, { origins: 'everyone' });
+expectEqual<ReturnType<typeof app.websocket.shed>, number>(true);
 
 // Inline: the data is the route's request, params and decorations typed.
 app.get<{ Params: { room: string }; Querystring: { nick: string } }>(
@@ -61,6 +72,7 @@ app.get<{ Params: { room: string }; Querystring: { nick: string } }>(
               { readonly name: string } | undefined
             >(true);
             expectEqual<typeof connection.data.request.isWebSocket, boolean>(true);
+            expectEqual<typeof connection.data.request.websocketToken, string | undefined>(true);
             // @ts-expect-error not a param of this route
             connection.data.request.params.other;
             connection.send('text');

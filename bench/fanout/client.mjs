@@ -150,9 +150,10 @@ let publisher;
  * Opens a client connection with the full frame parser.
  * @param {number} toPort
  * @param {(opcode: number, payload: Buffer, socket: net.Socket) => void} onFrame
+ * @param {() => void} [onChunk] - after the frames of one read were handled
  * @returns {Promise<net.Socket>} once subscribed (101; for Socket.IO the namespace's `40`)
  */
-function openParsed(toPort, onFrame) {
+function openParsed(toPort, onFrame, onChunk) {
   return new Promise((resolve, reject) => {
     const { request, accept } = upgradeRequest(host, toPort, upgradePath(protocol, topic));
     const upgrade = new UpgradeReader(accept);
@@ -170,7 +171,11 @@ function openParsed(toPort, onFrame) {
     });
     socket.on('connect', () => socket.write(request));
     socket.on('data', (chunk) => {
-      if (isUpgraded) return frames.push(chunk);
+      if (isUpgraded) {
+        frames.push(chunk);
+        onChunk?.();
+        return;
+      }
       let rest;
       try {
         rest = upgrade.push(chunk);
@@ -215,7 +220,6 @@ function onProbeFrame(opcode, payload) {
     probeCounted++;
     latencies.push(nowMs() - at);
   }
-  if (rate === 0) topUp();
 }
 
 /** The publisher must never get its own messages back. */
@@ -320,7 +324,11 @@ function quantile(sorted, q) {
 async function main() {
   // Everyone but the probe first, then the probe, then the publisher (maybe on another process).
   await startWorkers(subs - 1);
-  const probe = await openParsed(port, onProbeFrame);
+  // Closed loop: top up once per read, as a native client does once per event-loop turn, so
+  // that a batch the server wrote at once comes back as one refill, not one write per frame.
+  const probe = await openParsed(port, onProbeFrame, () => {
+    if (rate === 0) topUp();
+  });
   publisher = await openParsed(pubPort, onPublisherFrame);
   // Let subscriptions (and a backplane's SUBSCRIBE) settle.
   await new Promise((resolve) => setTimeout(resolve, 500));

@@ -6,6 +6,12 @@
  * batch closes, so the replies to many small messages leave in a single write. Large payloads
  * are not copied: the header goes into the slab and the payload follows it in the same corked
  * write.
+ *
+ * Frames built elsewhere and shared by many writers (a topic's publications) are not copied at
+ * all while they arrive back to back in memory: the writer keeps a reference to the range they
+ * span and hands that range to the socket as it is. One batch of publications then costs each
+ * subscriber one write of shared bytes, as uWebSockets' TopicTree does, instead of one copy per
+ * frame per subscriber.
  * @module
  */
 import type { Duplex } from 'node:stream';
@@ -95,6 +101,11 @@ export class FrameWriter {
   #end = 0;
   #batchDepth = 0;
   #isDeferred = false;
+  /** Memory of the shared frames waiting to be written by reference, if any. */
+  #shared: ArrayBufferLike | undefined;
+  /** Byte range of those frames in `#shared`; only pending while the slab holds nothing. */
+  #sharedStart = 0;
+  #sharedEnd = 0;
 
   /**
    * @param socket - the upgraded socket
@@ -140,15 +151,25 @@ export class FrameWriter {
 
   /**
    * Writes a frame built elsewhere (header and payload, e.g. one frame shared by every
-   * subscriber of a topic): copied into the slab when small, written by reference otherwise.
-   * @param frame - complete frame bytes; never modified
+   * subscriber of a topic). A small frame that directly follows the shared frames already
+   * pending in memory extends their range; one that starts a batch becomes that range; otherwise
+   * it is copied into the slab. Large frames are written by reference.
+   * @param frame - complete frame bytes; never modified, by the caller either
    */
   writeFrameBytes(frame: Uint8Array): void {
     const length = frame.byteLength;
     if (length <= COPY_THRESHOLD) {
-      this.#reserve(length);
-      this.#slab.set(frame, this.#end);
-      this.#end += length;
+      if (this.#shared === frame.buffer && this.#sharedEnd === frame.byteOffset) {
+        this.#sharedEnd += length;
+      } else if (this.#shared === undefined && this.#end === this.#start) {
+        this.#shared = frame.buffer;
+        this.#sharedStart = frame.byteOffset;
+        this.#sharedEnd = frame.byteOffset + length;
+      } else {
+        this.#reserve(length);
+        this.#slab.set(frame, this.#end);
+        this.#end += length;
+      }
       this.#flushUnlessBatching();
       return;
     }
@@ -160,7 +181,7 @@ export class FrameWriter {
 
   /** Bytes gathered in the current batch and not yet handed to the socket. */
   get pendingBytes(): number {
-    return this.#end - this.#start;
+    return this.#end - this.#start + (this.#sharedEnd - this.#sharedStart);
   }
 
   /**
@@ -232,6 +253,27 @@ export class FrameWriter {
   }
 
   #reserve(bytes: number): void {
+    // Whatever goes into the slab follows the shared frames pending before it: copy them first.
+    if (this.#shared !== undefined) this.#absorbShared();
+    this.#ensureSlab(bytes);
+  }
+
+  /** Moves the pending shared frames into the slab (another frame must follow them in order). */
+  #absorbShared(): void {
+    const shared = new Uint8Array(
+      this.#shared as ArrayBufferLike,
+      this.#sharedStart,
+      this.#sharedEnd - this.#sharedStart,
+    );
+    this.#shared = undefined;
+    this.#sharedStart = 0;
+    this.#sharedEnd = 0;
+    this.#ensureSlab(shared.byteLength);
+    this.#slab.set(shared, this.#end);
+    this.#end += shared.byteLength;
+  }
+
+  #ensureSlab(bytes: number): void {
     if (this.#slab.length - this.#end >= bytes) return;
     this.#flush();
     this.#slab = Buffer.allocUnsafe(Math.max(SLAB_SIZE, bytes));
@@ -249,6 +291,20 @@ export class FrameWriter {
   }
 
   #flush(): void {
+    if (this.#shared !== undefined) {
+      // Pending shared frames imply an empty slab: they are the whole batch.
+      const shared = Buffer.from(
+        this.#shared,
+        this.#sharedStart,
+        this.#sharedEnd - this.#sharedStart,
+      );
+      this.#shared = undefined;
+      this.#sharedStart = 0;
+      this.#sharedEnd = 0;
+      const socket = this.#socket;
+      if (!socket.destroyed && !socket.writableEnded) socket.write(shared);
+      return;
+    }
     if (this.#end === this.#start) return;
     const chunk = this.#slab.subarray(this.#start, this.#end);
     this.#start = this.#end;

@@ -251,3 +251,39 @@ t.test('writes nothing once the socket has ended, and leaves nothing pending', a
   t.equal(calls.length, 0);
   t.equal(writer.pendingBytes, 0);
 });
+
+t.test('back-to-back shared frames leave by reference in one write, without a copy', async (t) => {
+  const { writer, calls } = writerFor();
+  const memory = Buffer.from('8201618202626382016381', 'hex');
+  const [a, b, c] = [memory.subarray(0, 3), memory.subarray(3, 7), memory.subarray(7, 10)];
+  writer.beginBatch();
+  writer.writeFrameBytes(a);
+  writer.writeFrameBytes(b);
+  writer.writeFrameBytes(c);
+  t.equal(writer.pendingBytes, 10, 'the pending range counts as buffered');
+  writer.endBatch();
+  t.equal(calls.length, 1, 'one write');
+  const [written] = calls[0] ?? [];
+  t.equal(written?.buffer, memory.buffer, 'the shared memory itself, not a copy');
+  t.equal(written?.toString('hex'), memory.subarray(0, 10).toString('hex'));
+});
+
+t.test('a frame of its own after shared frames follows them, in the same write', async (t) => {
+  const { writer, calls, bytes } = writerFor();
+  const memory = Buffer.from('82016182016282016300', 'hex');
+  writer.beginBatch();
+  writer.writeFrameBytes(memory.subarray(0, 3));
+  writer.writeFrameBytes(memory.subarray(3, 6));
+  writer.writeMessage(Opcode.Text, Buffer.from('x'));
+  // Not adjacent to the last shared frame: copied after everything else.
+  writer.writeFrameBytes(memory.subarray(6, 9));
+  writer.endBatch();
+  t.equal(calls.length, 1, 'one write');
+  t.same(
+    frames(bytes()).map((frame) => frame.payload.toString()),
+    ['a', 'b', 'x', 'c'],
+    'in call order',
+  );
+  memory.fill(0);
+  t.same(frames(bytes()).length, 4, 'what was copied does not change with the shared memory');
+});

@@ -5,6 +5,9 @@
 //        [--x-servers wsroute-redis,socketio-redis] [--client node | --client kit:PATH/fanout]
 //        [--procs 1] [--bun PATH] [--nice N] [--no-pin] [--json FILE] [--out FILE]
 //
+// A server is a name below or `label=COMMAND` (no commas; {PORT} and {REDIS} are replaced),
+// e.g. 'before=node /tmp/old/examples/broadcast/server.mjs --port {PORT}' to compare builds.
+//
 // Scenarios: wN closed loop with N messages in flight, rateN open loop at N messages/s, both in
 // one server process; x-wN and x-rateN across two server processes through a Redis this script
 // starts (subscribers on one, the publisher on the other). Every (round, scenario, server)
@@ -110,6 +113,29 @@ const SERVERS = {
     ],
   },
 };
+
+/**
+ * A server given as `label=COMMAND`: `x-` as the label's start marks it cross-process, and
+ * `-socketio` at its end makes the client speak Socket.IO.
+ * @param {string} spec
+ */
+function customServer(spec) {
+  const at = spec.indexOf('=');
+  const label = spec.slice(0, at);
+  const template = spec
+    .slice(at + 1)
+    .split(' ')
+    .filter(Boolean);
+  SERVERS[label] = {
+    crossProcess: label.startsWith('x-'),
+    protocol: label.endsWith('-socketio') ? 'socketio' : 'ws',
+    argv: (port, redis) =>
+      template.map((part) =>
+        part.replaceAll('{PORT}', String(port)).replaceAll('{REDIS}', redis ?? ''),
+      ),
+  };
+  return label;
+}
 
 /** A free TCP port on 127.0.0.1 (another process could take it before us: rare, and loud). */
 function freePort() {
@@ -448,10 +474,15 @@ function targets(table, scenarios) {
 
 async function main() {
   const scenarios = values.scenarios.split(',').filter(Boolean).map(parseScenario);
-  const local = values.servers.split(',').filter((s) => s && (s !== 'bun-broadcast' || bun));
-  const cross = values['x-servers']
-    .split(',')
-    .filter((s) => s && !(kitClient && SERVERS[s]?.protocol === 'socketio'));
+  const named = (list) =>
+    list
+      .split(',')
+      .filter(Boolean)
+      .map((s) => (s.includes('=') ? customServer(s) : s));
+  const local = named(values.servers).filter((s) => s !== 'bun-broadcast' || bun);
+  const cross = named(values['x-servers']).filter(
+    (s) => !(kitClient && SERVERS[s]?.protocol === 'socketio'),
+  );
   for (const label of [...local, ...cross]) {
     if (!SERVERS[label])
       throw new Error(`unknown server ${label}: ${Object.keys(SERVERS).join(', ')}`);

@@ -4,6 +4,7 @@
 //        [--scenarios w8,w256,rate50,x-w256,x-rate50,x-rate200] [--servers wsroute,ws-broadcast,bun-broadcast,calibrate]
 //        [--x-servers wsroute-redis,socketio-redis] [--client node | --client kit:PATH/fanout]
 //        [--procs 1] [--bun PATH] [--nice N] [--no-pin] [--json FILE] [--out FILE]
+//   node bench/fanout/run.mjs --report FILE.jsonl [--out FILE]   (the tables again, no measuring)
 //
 // A server is a name below or `label=COMMAND` (no commas; {PORT} and {REDIS} are replaced),
 // e.g. 'before=node /tmp/old/examples/broadcast/server.mjs --port {PORT}' to compare builds.
@@ -16,7 +17,7 @@
 // Prints a markdown table of medians with ratios to ws-broadcast (to socketio-redis across
 // processes), the calibration line and the targets of the topics issue.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -39,6 +40,7 @@ const { values } = parseArgs({
     'no-pin': { type: 'boolean', default: false },
     json: { type: 'string' },
     out: { type: 'string' },
+    report: { type: 'string' },
   },
 });
 
@@ -311,6 +313,21 @@ const formatMs = (us) => (Number.isFinite(us) ? (us / 1000).toFixed(us < 10_000 
 const formatRatio = (n) => (Number.isFinite(n) ? `${n.toFixed(2)}×` : '–');
 const formatInt = (n) => (Number.isFinite(n) && n >= 0 ? String(Math.round(n)) : '–');
 
+/**
+ * Median over rounds of `label`'s delivered/s divided by `ref`'s in the same round: servers of
+ * one round ran minutes apart, so a machine whose load drifts between rounds moves both alike.
+ */
+function pairedRatio(results, scenario, label, ref) {
+  const ok = (r) => r.scenario === scenario && !r.failed && r.delivered_per_s > 0;
+  const ratios = results
+    .filter((r) => ok(r) && r.server === label)
+    .map((r) => {
+      const other = results.find((o) => ok(o) && o.server === ref && o.round === r.round);
+      return other ? r.delivered_per_s / other.delivered_per_s : Number.NaN;
+    });
+  return median(ratios);
+}
+
 /** Medians per (scenario, server) of every numeric field, over the rounds that succeeded. */
 function summarise(results, scenario, label) {
   const rows = results.filter((r) => r.scenario === scenario && r.server === label && !r.failed);
@@ -339,17 +356,15 @@ function summarise(results, scenario, label) {
   };
 }
 
-function report(results, scenarios, serversOf) {
+function report(meta, results, scenarios, serversOf) {
   const lines = [];
-  const clientName = kitClient
-    ? `kit loadgen/fanout (${kitClient})`
-    : 'node bench/fanout/client.mjs';
-  lines.push(`## Fan-out: ${values.subs} subscribers, ${values.size} B binary messages`);
+  lines.push(`## Fan-out: ${meta.subs} subscribers, ${meta.size} B messages`);
   lines.push('');
   lines.push(
-    `Client: ${clientName}, procs ${values.procs}; ${rounds} rounds × ${seconds} s (+${warmup} s warm-up); ` +
-      `servers ${isPinned ? 'on CPU 1, client on CPU 0' : 'not pinned'}${values.nice ? `, nice ${values.nice}` : ''}; ` +
-      `node ${process.version}${bun ? '' : '; bun-broadcast skipped (no Bun: pass --bun PATH)'}.`,
+    `Client: ${meta.client}, procs ${meta.procs}; ${meta.rounds} rounds × ${meta.seconds} s ` +
+      `(+${meta.warmup} s warm-up); servers ${meta.pinned ? 'on CPU 1, client on CPU 0' : 'not pinned'}` +
+      `${meta.nice ? `, nice ${meta.nice}` : ''}; node ${meta.node}; load average ${meta.loadStart} at the ` +
+      `start, ${meta.loadEnd ?? '?'} at the end${meta.bunNote}.`,
   );
   lines.push('');
   /** @type {Record<string, Record<string, ReturnType<typeof summarise>>>} */
@@ -363,7 +378,7 @@ function report(results, scenarios, serversOf) {
     );
     lines.push('');
     lines.push(
-      `| server | delivered/s | × ${ref} | min–max | p50 ms | p99 ms | server CPU % | delivered per server CPU-s | frames/write | client CPU % |`,
+      `| server | delivered/s | × ${ref}¹ | min–max | p50 ms | p99 ms | server CPU % | delivered per server CPU-s | frames/write | client CPU % |`,
     );
     lines.push('|---|---:|---:|---|---:|---:|---:|---:|---:|---:|');
     table[scenario.name] = {};
@@ -377,7 +392,7 @@ function report(results, scenarios, serversOf) {
         lines.push(`| ${label} | failed | | | | | | | | |`);
         continue;
       }
-      const ratio = refRow?.n ? row.delivered / refRow.delivered : Number.NaN;
+      const ratio = refRow?.n ? pairedRatio(results, scenario.name, label, ref) : Number.NaN;
       lines.push(
         `| ${label} | ${formatRate(row.delivered)} | ${formatRatio(ratio)} | ${formatRate(row.min)}–${formatRate(row.max)} | ` +
           `${formatMs(row.p50)} | ${formatMs(row.p99)} | ${formatInt(row.cpu)} | ${formatRate(row.perCpu)} | ` +
@@ -386,8 +401,9 @@ function report(results, scenarios, serversOf) {
     }
     lines.push('');
   }
+  lines.push('¹ median over rounds of the ratio measured within each round.', '');
   lines.push(...calibration(table, scenarios));
-  lines.push(...targets(table, scenarios));
+  lines.push(...targets(results, table, scenarios));
   const echoes = Object.entries(table).flatMap(([s, rows]) =>
     Object.entries(rows)
       .filter(([, row]) => row.ownEcho > 0)
@@ -422,7 +438,7 @@ function calibration(table, scenarios) {
   return lines;
 }
 
-function targets(table, scenarios) {
+function targets(results, table, scenarios) {
   const lines = ['### Targets (topics issue)', ''];
   const verdict = (ok) => (ok ? 'met' : 'NOT met');
   for (const scenario of scenarios) {
@@ -432,13 +448,13 @@ function targets(table, scenarios) {
       const ws = rows['ws-broadcast'];
       const bunRow = rows['bun-broadcast'];
       if (ours?.n && ws?.n) {
-        const r = ours.delivered / ws.delivered;
+        const r = pairedRatio(results, scenario.name, 'wsroute', 'ws-broadcast');
         lines.push(
           `- ${scenario.name}: wsroute / ws-broadcast = ${formatRatio(r)} (≥ 10×: ${verdict(r >= 10)})`,
         );
       }
       if (ours?.n && bunRow?.n) {
-        const r = ours.delivered / bunRow.delivered;
+        const r = pairedRatio(results, scenario.name, 'wsroute', 'bun-broadcast');
         lines.push(
           `- ${scenario.name}: wsroute / bun-broadcast = ${formatRatio(r)} (≥ 0.5×: ${verdict(r >= 0.5)})`,
         );
@@ -457,7 +473,7 @@ function targets(table, scenarios) {
       const ours = rows['wsroute-redis'];
       const io = rows['socketio-redis'];
       if (!ours?.n || !io?.n) continue;
-      const r = ours.delivered / io.delivered;
+      const r = pairedRatio(results, scenario.name, 'wsroute-redis', 'socketio-redis');
       const p99 = `p99 ${formatMs(ours.p99)} vs ${formatMs(io.p99)} ms (lower: ${verdict(ours.p99 < io.p99)})`;
       lines.push(
         `- ${scenario.name}: wsroute-redis / socketio-redis delivered = ${formatRatio(r)} (≥ 2×: ${verdict(r >= 2)}); ${p99}`,
@@ -470,14 +486,58 @@ function targets(table, scenarios) {
 
 // --- main -------------------------------------------------------------------------------------------
 
+/** What a run was: the first line of its JSON lines, and the heading of its report. */
+function runMeta() {
+  const hasBun = Boolean(bun) || values.servers.includes('bun-broadcast=');
+  return {
+    meta: true,
+    client: kitClient ? `kit loadgen/fanout (${kitClient})` : 'node bench/fanout/client.mjs',
+    procs: kitClient ? 1 : Number(values.procs),
+    rounds,
+    seconds,
+    warmup,
+    subs: Number(values.subs),
+    size: Number(values.size),
+    pinned: isPinned,
+    nice: values.nice ?? '',
+    node: process.version,
+    loadStart: os
+      .loadavg()
+      .map((n) => n.toFixed(1))
+      .join(' '),
+    bunNote: hasBun ? '' : '; bun-broadcast skipped (no Bun: pass --bun PATH)',
+  };
+}
+
+/** `--report FILE`: the tables again from a run's raw JSON lines, without measuring. */
+function reportOnly(file) {
+  const lines = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line));
+  const meta = lines.find((line) => line.meta) ?? { ...runMeta(), loadStart: '?' };
+  const results = lines.filter((line) => !line.meta);
+  const names = [...new Set(results.map((r) => r.scenario))];
+  const scenarios = names.map(parseScenario);
+  const serversOf = (scenario) => [
+    ...new Set(results.filter((r) => r.scenario === scenario.name).map((r) => r.server)),
+  ];
+  const markdown = report(meta, results, scenarios, serversOf);
+  process.stdout.write(`${markdown}\n`);
+  if (values.out) writeFileSync(values.out, `${markdown}\n`);
+}
+
 async function main() {
+  if (values.report) return reportOnly(values.report);
   const scenarios = values.scenarios.split(',').filter(Boolean).map(parseScenario);
   const named = (list) =>
     list
       .split(',')
       .filter(Boolean)
       .map((s) => (s.includes('=') ? customServer(s) : s));
-  const local = named(values.servers).filter((s) => s !== 'bun-broadcast' || bun);
+  // The built-in bun-broadcast needs a Bun; one given as label=COMMAND brings its own.
+  const needsBun = (s) => s === 'bun-broadcast' && !values.servers.includes('bun-broadcast=');
+  const local = named(values.servers).filter((s) => !needsBun(s) || bun);
   const cross = named(values['x-servers']).filter(
     (s) => !(kitClient && SERVERS[s]?.protocol === 'socketio'),
   );
@@ -488,7 +548,10 @@ async function main() {
   const serversOf = (scenario) => (scenario.crossProcess ? cross : local);
   const redis = scenarios.some((s) => s.crossProcess) ? await startRedis() : undefined;
   const jsonFile = values.json ?? `${os.tmpdir()}/wsroute-fanout-${Date.now()}.jsonl`;
+  const meta = runMeta();
   const results = [];
+  const save = () =>
+    writeFileSync(jsonFile, `${[meta, ...results].map((r) => JSON.stringify(r)).join('\n')}\n`);
   const total = rounds * scenarios.reduce((n, s) => n + serversOf(s).length, 0);
   let done = 0;
   try {
@@ -504,7 +567,7 @@ async function main() {
           }
           Object.assign(result, { scenario: scenario.name, server: label, round });
           results.push(result);
-          writeFileSync(jsonFile, `${results.map((r) => JSON.stringify(r)).join('\n')}\n`);
+          save();
           const summary = result.failed
             ? `FAILED ${result.failed}`
             : `${formatRate(result.delivered_per_s)}/s p50 ${formatMs(result.p50_us)} ms p99 ${formatMs(result.p99_us)} ms ` +
@@ -519,7 +582,12 @@ async function main() {
     if (redis) await stopProcess(redis.child);
     await stopAll();
   }
-  const markdown = report(results, scenarios, serversOf);
+  meta.loadEnd = os
+    .loadavg()
+    .map((n) => n.toFixed(1))
+    .join(' ');
+  save();
+  const markdown = report(meta, results, scenarios, serversOf);
   process.stdout.write(`${markdown}\nRaw results: ${jsonFile}\n`);
   if (values.out) writeFileSync(values.out, `${markdown}\n`);
 }

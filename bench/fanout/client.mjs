@@ -4,7 +4,7 @@
 //
 //   node bench/fanout/client.mjs --port P [--pub-port P2] [--subs 1000] [--size 64]
 //        [--seconds 5] [--warmup 1] [--window 64 | --rate R] [--topic NAME] [--procs 1]
-//        [--protocol ws|socketio] [--pid SERVER_PID[,PID...]] [--host 127.0.0.1]
+//        [--protocol ws|socketio] [--pid SERVER_PID[,PID...]] [--host 127.0.0.1] [--publishers 1]
 //
 // Layout, chosen so that the client outpaces the servers it measures:
 // - `--procs` child processes (subscribers.mjs) hold the subscribers, which only count;
@@ -12,6 +12,10 @@
 //   walks its subscribers in order reaches it last, so its latency is the time to deliver to
 //   everyone). The probe parses frames: its sequence numbers drive the closed loop (at most
 //   `--window` messages in flight) and its timestamps give the latency.
+// `--publishers P` spreads the messages over P publisher connections (message k on publisher
+// k mod P), each topping up with one write: as many clients sending at once, whose messages a
+// server can gather into one write per subscriber per event-loop turn. Publishers subscribe
+// too, so each also receives the others' messages (never its own).
 // Open loop (`--rate R`): message k is due at t0 + k/R and its latency counts from then, so a
 // server that falls behind is not flattered (no coordinated omission).
 // Payload: raw contract [u32 seq][u32 0][f64 due-or-send time, ms][pad 'a']; Socket.IO
@@ -47,6 +51,7 @@ const { values } = parseArgs({
     procs: { type: 'string', default: '1' },
     protocol: { type: 'string', default: 'ws' },
     pid: { type: 'string', default: '' },
+    publishers: { type: 'string', default: '1' },
   },
 });
 
@@ -62,6 +67,7 @@ const rate = Number(values.rate);
 const procs = Math.max(1, Math.min(Number(values.procs), subs - 1));
 const protocol = values.protocol === 'socketio' ? 'socketio' : 'ws';
 const topic = values.topic ?? `fan${process.pid}`;
+const publisherCount = Math.max(1, Number(values.publishers));
 const serverPids = values.pid ? values.pid.split(',').map(Number) : [];
 if (!Number.isInteger(port) || port <= 0 || !(subs >= 2)) {
   process.stderr.write('usage: client.mjs --port P [--subs N>=2] ... (see the header)\n');
@@ -143,8 +149,8 @@ const latencies = [];
 let probeCounted = 0;
 let t0 = 0;
 
-/** @type {net.Socket} */
-let publisher;
+/** @type {net.Socket[]} */
+const publishers = [];
 
 /**
  * Opens a client connection with the full frame parser.
@@ -222,11 +228,22 @@ function onProbeFrame(opcode, payload) {
   }
 }
 
-/** The publisher must never get its own messages back. */
-function onPublisherFrame(opcode, payload) {
-  if (opcode === 1 || opcode === 2) {
-    if (protocol === 'ws' || (payload[0] === 0x34 && payload[1] === 0x32)) ownEcho++;
-  }
+/**
+ * A publisher must never get its own messages back (message k is publisher k mod P's); with
+ * several publishers each does get the others'.
+ * @param {number} index - the publisher
+ */
+function onPublisherFrame(index) {
+  return (opcode, payload) => {
+    if (opcode !== 1 && opcode !== 2) return;
+    let seq;
+    if (protocol === 'ws') seq = payload.length === size ? payload.readUInt32LE(0) : Number.NaN;
+    else if (payload[0] === 0x34 && payload[1] === 0x32) {
+      seq = Number.parseInt(payload.toString('latin1', 8, 16), 36);
+    }
+    if (seq === undefined) return;
+    if (seq % publisherCount === index) ownEcho++;
+  };
 }
 
 const framePayload = Buffer.alloc(size, 'a');
@@ -234,7 +251,7 @@ const framePayload = Buffer.alloc(size, 'a');
 let sendBuffer = Buffer.alloc(0);
 
 /**
- * Publishes `n` messages in one write.
+ * Publishes the next `n` messages, one write per publisher (message k goes on publisher k mod P).
  * @param {number} n
  * @param {boolean} isScheduled - the timestamp is the due time (open loop), else the send time
  */
@@ -244,23 +261,26 @@ function publish(n, isScheduled) {
   if (sendBuffer.length < n * frameSize) sendBuffer = Buffer.allocUnsafe(n * frameSize * 2);
   const mask = freshMask();
   const now = nowMs();
-  let at = 0;
-  for (let i = 0; i < n; i++) {
-    const time = isScheduled ? t0 + (sent * 1000) / rate : now;
-    let payload;
-    if (protocol === 'ws') {
-      framePayload.writeUInt32LE(sent >>> 0, 0);
-      framePayload.writeUInt32LE(0, 4);
-      framePayload.writeDoubleLE(time, 8);
-      payload = framePayload;
-    } else {
-      const head = sent.toString(36).padStart(8, '0') + time.toFixed(3).padStart(16, '0');
-      payload = Buffer.from(`42["m","${head}${PAD.slice(24)}"]`, 'latin1');
+  for (let index = 0; index < publisherCount; index++) {
+    let at = 0;
+    for (let seq = sent; seq < sent + n; seq++) {
+      if (seq % publisherCount !== index) continue;
+      const time = isScheduled ? t0 + (seq * 1000) / rate : now;
+      let payload;
+      if (protocol === 'ws') {
+        framePayload.writeUInt32LE(seq >>> 0, 0);
+        framePayload.writeUInt32LE(0, 4);
+        framePayload.writeDoubleLE(time, 8);
+        payload = framePayload;
+      } else {
+        const head = seq.toString(36).padStart(8, '0') + time.toFixed(3).padStart(16, '0');
+        payload = Buffer.from(`42["m","${head}${PAD.slice(24)}"]`, 'latin1');
+      }
+      at = writeMaskedFrame(sendBuffer, at, protocol === 'ws' ? 2 : 1, payload, mask);
     }
-    at = writeMaskedFrame(sendBuffer, at, protocol === 'ws' ? 2 : 1, payload, mask);
-    sent++;
+    if (at > 0) publishers[index]?.write(Buffer.from(sendBuffer.subarray(0, at)));
   }
-  publisher.write(Buffer.from(sendBuffer.subarray(0, at)));
+  sent += n;
 }
 
 /** Closed loop: keep `window` messages in flight as seen by the probe. */
@@ -329,7 +349,9 @@ async function main() {
   const probe = await openParsed(port, onProbeFrame, () => {
     if (rate === 0) topUp();
   });
-  publisher = await openParsed(pubPort, onPublisherFrame);
+  for (let index = 0; index < publisherCount; index++) {
+    publishers.push(await openParsed(pubPort, onPublisherFrame(index)));
+  }
   // Let subscriptions (and a backplane's SUBSCRIBE) settle.
   await new Promise((resolve) => setTimeout(resolve, 500));
   isRunning = true;
@@ -378,6 +400,7 @@ async function main() {
     rate,
     seconds: Number(elapsed.toFixed(2)),
     procs,
+    publishers: publisherCount,
     published_per_s: Math.round(published),
     delivered_per_s: Math.round(delivered),
     expected_per_s: Math.round(published * subs),
@@ -396,7 +419,7 @@ async function main() {
   process.stdout.write(`${JSON.stringify(result)}\n`);
   for (const worker of workers) worker.send({ type: 'stop' });
   probe.destroy();
-  publisher.destroy();
+  for (const publisher of publishers) publisher.destroy();
   process.exit(0);
 }
 

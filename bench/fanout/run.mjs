@@ -51,7 +51,18 @@ const rounds = Number(values.rounds);
 const seconds = Number(values.seconds);
 const warmup = Number(values.warmup);
 const isPinned = !values['no-pin'] && os.availableParallelism() >= 2 && hasCommand('taskset');
-const kitClient = values.client.startsWith('kit:') ? values.client.slice(4) : undefined;
+/**
+ * The load clients, each run against every server in turn: `node` (ours) and `kit:PATH` (the
+ * shared kit's C client), so that two of them in one run show how far they agree.
+ */
+const clients = values.client
+  .split(',')
+  .filter(Boolean)
+  .map((spec) =>
+    spec.startsWith('kit:')
+      ? { name: 'kit', path: spec.slice(4), label: `kit loadgen/fanout (${spec.slice(4)})` }
+      : { name: 'node', path: here('client.mjs'), label: 'node bench/fanout/client.mjs' },
+  );
 const bun = findBun();
 
 function hasCommand(name) {
@@ -232,27 +243,39 @@ async function startRedis() {
 
 // --- one measurement ----------------------------------------------------------------------------
 
-/** Scenario name → closed loop (window) or open loop (rate), in one process or across two. */
+/**
+ * Scenario name → closed loop (window) or open loop (rate), in one process or across two, with
+ * one publisher or `pN` of them (`w256p8`: window 256 spread over 8 publishers).
+ */
 function parseScenario(name) {
-  const match = /^(x-)?(w|rate)(\d+)$/.exec(name);
-  if (!match) throw new Error(`unknown scenario ${name} (wN, rateN, x-wN, x-rateN)`);
+  const match = /^(x-)?(w|rate)(\d+)(?:p(\d+))?$/.exec(name);
+  if (!match) throw new Error(`unknown scenario ${name} (wN, rateN, x-wN, x-rateN, ...pN)`);
   const amount = Number(match[3]);
+  const crossProcess = Boolean(match[1]);
+  const publishers = Number(match[4] ?? 1);
   return match[2] === 'w'
-    ? { name, crossProcess: Boolean(match[1]), window: amount, rate: 0 }
-    : { name, crossProcess: Boolean(match[1]), window: 0, rate: amount };
+    ? { name, crossProcess, window: amount, rate: 0, publishers }
+    : { name, crossProcess, window: 0, rate: amount, publishers };
 }
 
-function clientArgv(scenario, protocol, port, pubPort, pids) {
+/** Whether a client can drive a server in a scenario: the kit's speaks neither Socket.IO nor more than one publisher. */
+function canDrive(client, scenario, label) {
+  if (client.name !== 'kit') return true;
+  return scenario.publishers === 1 && SERVERS[label]?.protocol !== 'socketio';
+}
+
+function clientArgv(client, scenario, protocol, port, pubPort, pids) {
   const load =
     scenario.rate > 0 ? ['--rate', String(scenario.rate)] : ['--window', String(scenario.window)];
   const common = ['--port', String(port), '--pub-port', String(pubPort), '--subs', values.subs];
   common.push('--size', values.size, '--warmup', String(warmup), ...load);
-  if (kitClient) {
+  if (client.name === 'kit') {
     // The kit's client takes one PID: the subscribers' server, where the fan-out happens.
-    return [kitClient, ...common, '-t', String(seconds), '--pid', String(pids[0])];
+    return [client.path, ...common, '-t', String(seconds), '--pid', String(pids[0])];
   }
-  const args = [here('client.mjs'), ...common, '--seconds', String(seconds)];
+  const args = [client.path, ...common, '--seconds', String(seconds)];
   args.push('--procs', values.procs, '--protocol', protocol, '--pid', pids.join(','));
+  if (scenario.publishers > 1) args.push('--publishers', String(scenario.publishers));
   return [node, ...args];
 }
 
@@ -280,7 +303,7 @@ function runClient(argv) {
   });
 }
 
-async function measure(scenario, label, redis) {
+async function measure(client, scenario, label, redis) {
   const server = SERVERS[label];
   const port = await freePort();
   const children = [await startProcess(server.argv(port, redis), port, label)];
@@ -291,7 +314,7 @@ async function measure(scenario, label, redis) {
       children.push(await startProcess(server.argv(pubPort, redis), pubPort, `${label} (2)`));
     }
     const pids = children.map((child) => child.pid);
-    const argv = clientArgv(scenario, server.protocol ?? 'ws', port, pubPort, pids);
+    const argv = clientArgv(client, scenario, server.protocol ?? 'ws', port, pubPort, pids);
     return await runClient(argv);
   } finally {
     await Promise.all(children.map(stopProcess));
@@ -372,7 +395,8 @@ function report(meta, results, scenarios, serversOf) {
   for (const scenario of scenarios) {
     const ref = scenario.crossProcess ? 'socketio-redis' : 'ws-broadcast';
     const what =
-      scenario.rate > 0 ? `open loop ${scenario.rate} msg/s` : `window ${scenario.window}`;
+      (scenario.rate > 0 ? `open loop ${scenario.rate} msg/s` : `window ${scenario.window}`) +
+      (scenario.publishers > 1 ? `, ${scenario.publishers} publishers` : '');
     lines.push(
       `### ${scenario.name}: ${what}${scenario.crossProcess ? ', across 2 processes + Redis' : ''}`,
     );
@@ -486,13 +510,73 @@ function targets(results, table, scenarios) {
 
 // --- main -------------------------------------------------------------------------------------------
 
+/**
+ * One report per client, and with two clients a table of how far they agree: the node client's
+ * figures over the kit's, per server, from cells of the same round.
+ */
+function reportAll(meta, results, scenarios, serversOf) {
+  const names = [...new Set(results.map((r) => r.client))];
+  const parts = names.map((name) => {
+    const label = meta.clients?.[name] ?? meta.client;
+    const mine = results.filter((r) => r.client === name);
+    const serversHere = (scenario) =>
+      serversOf(scenario).filter((server) => mine.some((r) => r.server === server));
+    return report({ ...meta, client: label }, mine, scenarios, serversHere);
+  });
+  if (names.includes('node') && names.includes('kit')) parts.push(agreement(results, scenarios));
+  return parts.join('\n\n');
+}
+
+/** Node client over kit client, per (scenario, server): medians of per-round ratios. */
+function agreement(results, scenarios) {
+  const lines = ['## Agreement: node client / kit client (same servers, same rounds)', ''];
+  lines.push(
+    '| scenario | server | delivered/s node | delivered/s kit | node/kit¹ | p50 ms node / kit | p99 ms node / kit |',
+  );
+  lines.push('|---|---|---:|---:|---:|---|---|');
+  const ok = (r) => !r.failed && r.delivered_per_s > 0;
+  for (const scenario of scenarios) {
+    const servers = [
+      ...new Set(results.filter((r) => r.scenario === scenario.name).map((r) => r.server)),
+    ];
+    for (const server of servers) {
+      const rows = (client) =>
+        results.filter(
+          (r) =>
+            ok(r) && r.client === client && r.scenario === scenario.name && r.server === server,
+        );
+      const node = rows('node');
+      const kit = rows('kit');
+      if (node.length === 0 || kit.length === 0) continue;
+      const ratio = median(
+        node.map((r) => {
+          const other = kit.find((k) => k.round === r.round);
+          return other ? r.delivered_per_s / other.delivered_per_s : Number.NaN;
+        }),
+      );
+      const med = (list, key) => median(list.map((r) => r[key]));
+      lines.push(
+        `| ${scenario.name} | ${server} | ${formatRate(med(node, 'delivered_per_s'))} | ${formatRate(med(kit, 'delivered_per_s'))} | ` +
+          `${formatRatio(ratio)} | ${formatMs(med(node, 'p50_us'))} / ${formatMs(med(kit, 'p50_us'))} | ` +
+          `${formatMs(med(node, 'p99_us'))} / ${formatMs(med(kit, 'p99_us'))} |`,
+      );
+    }
+  }
+  lines.push(
+    '',
+    '¹ median over rounds of node/kit delivered/s, the two clients measured back to back.',
+  );
+  return lines.join('\n');
+}
+
 /** What a run was: the first line of its JSON lines, and the heading of its report. */
 function runMeta() {
   const hasBun = Boolean(bun) || values.servers.includes('bun-broadcast=');
   return {
     meta: true,
-    client: kitClient ? `kit loadgen/fanout (${kitClient})` : 'node bench/fanout/client.mjs',
-    procs: kitClient ? 1 : Number(values.procs),
+    client: clients.map((client) => client.label).join(' and '),
+    clients: Object.fromEntries(clients.map((client) => [client.name, client.label])),
+    procs: Number(values.procs),
     rounds,
     seconds,
     warmup,
@@ -516,13 +600,15 @@ function reportOnly(file) {
     .filter(Boolean)
     .map((line) => JSON.parse(line));
   const meta = lines.find((line) => line.meta) ?? { ...runMeta(), loadStart: '?' };
-  const results = lines.filter((line) => !line.meta);
+  // Runs before the client dimension have one client, named by their settings.
+  const only = String(meta.client).startsWith('kit') ? 'kit' : 'node';
+  const results = lines.filter((line) => !line.meta).map((line) => ({ client: only, ...line }));
   const names = [...new Set(results.map((r) => r.scenario))];
   const scenarios = names.map(parseScenario);
   const serversOf = (scenario) => [
     ...new Set(results.filter((r) => r.scenario === scenario.name).map((r) => r.server)),
   ];
-  const markdown = report(meta, results, scenarios, serversOf);
+  const markdown = reportAll(meta, results, scenarios, serversOf);
   process.stdout.write(`${markdown}\n`);
   if (values.out) writeFileSync(values.out, `${markdown}\n`);
 }
@@ -538,9 +624,7 @@ async function main() {
   // The built-in bun-broadcast needs a Bun; one given as label=COMMAND brings its own.
   const needsBun = (s) => s === 'bun-broadcast' && !values.servers.includes('bun-broadcast=');
   const local = named(values.servers).filter((s) => !needsBun(s) || bun);
-  const cross = named(values['x-servers']).filter(
-    (s) => !(kitClient && SERVERS[s]?.protocol === 'socketio'),
-  );
+  const cross = named(values['x-servers']);
   for (const label of [...local, ...cross]) {
     if (!SERVERS[label])
       throw new Error(`unknown server ${label}: ${Object.keys(SERVERS).join(', ')}`);
@@ -552,20 +636,31 @@ async function main() {
   const results = [];
   const save = () =>
     writeFileSync(jsonFile, `${[meta, ...results].map((r) => JSON.stringify(r)).join('\n')}\n`);
-  const total = rounds * scenarios.reduce((n, s) => n + serversOf(s).length, 0);
+  const cells = (scenario) =>
+    serversOf(scenario).flatMap((label) =>
+      clients
+        .filter((client) => canDrive(client, scenario, label))
+        .map((client) => ({ label, client })),
+    );
+  const total = rounds * scenarios.reduce((n, s) => n + cells(s).length, 0);
   let done = 0;
   try {
     for (let round = 1; round <= rounds; round++) {
       for (const scenario of scenarios) {
-        for (const label of serversOf(scenario)) {
+        for (const { label, client } of cells(scenario)) {
           done++;
           let result;
           try {
-            result = await measure(scenario, label, redis?.url);
+            result = await measure(client, scenario, label, redis?.url);
           } catch (error) {
             result = { failed: String(error.message).split('\n')[0] };
           }
-          Object.assign(result, { scenario: scenario.name, server: label, round });
+          Object.assign(result, {
+            scenario: scenario.name,
+            server: label,
+            round,
+            client: client.name,
+          });
           results.push(result);
           save();
           const summary = result.failed
@@ -573,7 +668,7 @@ async function main() {
             : `${formatRate(result.delivered_per_s)}/s p50 ${formatMs(result.p50_us)} ms p99 ${formatMs(result.p99_us)} ms ` +
               `server ${result.server_cpu_pct}% client ${result.client_cpu_pct}%`;
           process.stderr.write(
-            `[${done}/${total}] ${scenario.name} ${label} round ${round}: ${summary}\n`,
+            `[${done}/${total}] ${scenario.name} ${label} (${client.name}) round ${round}: ${summary}\n`,
           );
         }
       }
@@ -587,7 +682,7 @@ async function main() {
     .map((n) => n.toFixed(1))
     .join(' ');
   save();
-  const markdown = report(meta, results, scenarios, serversOf);
+  const markdown = reportAll(meta, results, scenarios, serversOf);
   process.stdout.write(`${markdown}\nRaw results: ${jsonFile}\n`);
   if (values.out) writeFileSync(values.out, `${markdown}\n`);
 }

@@ -25,7 +25,12 @@ const SLAB_SIZE = 64 * 1024;
 const SLAB_MIN_REMAINING = 2 * 1024;
 const EMPTY = Buffer.alloc(0);
 
-/** Writers holding their frames until the current tick's synchronous work is done. */
+/**
+ * Writers holding their frames until the poll phase of the current event-loop turn is over:
+ * every socket that was readable in this turn has been read, so the publications of all the
+ * publishers that spoke leave in one write per subscriber (uWebSockets drains its topics once
+ * per loop iteration, too).
+ */
 let deferredWriters: FrameWriter[] = [];
 let isDeferredFlushQueued = false;
 
@@ -127,9 +132,11 @@ export class FrameWriter {
   }
 
   /**
-   * Holds this writer's frames until the synchronous work of the current tick is done, then
-   * writes them at once (a microtask, so no event-loop turn is added): a burst of publications
-   * reaches each subscriber in one write, not one write per frame.
+   * Holds this writer's frames until the current event-loop turn has read every readable
+   * socket, then writes them at once (`setImmediate`: the check phase right after the poll
+   * phase of the same turn, so no turn is added when called from I/O): a burst of publications,
+   * from one publisher or many, reaches each subscriber in one write, not one per frame or per
+   * publisher.
    */
   deferFlush(): void {
     if (this.#isDeferred) return;
@@ -138,11 +145,11 @@ export class FrameWriter {
     deferredWriters.push(this);
     if (!isDeferredFlushQueued) {
       isDeferredFlushQueued = true;
-      queueMicrotask(flushDeferredWriters);
+      setImmediate(flushDeferredWriters);
     }
   }
 
-  /** Ends a {@link FrameWriter.deferFlush}. Internal, called by the microtask. */
+  /** Ends a {@link FrameWriter.deferFlush}. Internal, called from `setImmediate`. */
   endDeferral(): void {
     if (!this.#isDeferred) return;
     this.#isDeferred = false;

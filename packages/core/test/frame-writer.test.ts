@@ -287,3 +287,20 @@ t.test('a frame of its own after shared frames follows them, in the same write',
   memory.fill(0);
   t.same(frames(bytes()).length, 4, 'what was copied does not change with the shared memory');
 });
+
+t.test('deferFlush holds frames past microtasks, until the check phase of the turn', async (t) => {
+  const { writer, calls, bytes } = writerFor();
+  writer.deferFlush();
+  writer.writeMessage(Opcode.Binary, Buffer.from('a'));
+  await Promise.resolve();
+  // Work of the same turn after a microtask (another socket read, a resolved promise) joins in.
+  writer.deferFlush();
+  writer.writeMessage(Opcode.Binary, Buffer.from('b'));
+  t.equal(calls.length, 0, 'nothing written yet');
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(calls.length, 1, 'one write for both');
+  t.same(
+    frames(bytes()).map((frame) => frame.payload.toString()),
+    ['a', 'b'],
+  );
+});

@@ -521,7 +521,8 @@ function reportAll(meta, results, scenarios, serversOf) {
     const mine = results.filter((r) => r.client === name);
     const serversHere = (scenario) =>
       serversOf(scenario).filter((server) => mine.some((r) => r.server === server));
-    return report({ ...meta, client: label }, mine, scenarios, serversHere);
+    const driven = scenarios.filter((scenario) => mine.some((r) => r.scenario === scenario.name));
+    return report({ ...meta, client: label }, mine, driven, serversHere);
   });
   if (names.includes('node') && names.includes('kit')) parts.push(agreement(results, scenarios));
   return parts.join('\n\n');

@@ -473,14 +473,16 @@ function targets(meta, results, table, scenarios) {
       const bunRow = rows['bun-broadcast'];
       if (ours?.n && ws?.n) {
         const r = pairedRatio(results, scenario.name, 'wsroute', 'ws-broadcast');
+        const perCpu = formatRatio(ours.perCpu / ws.perCpu);
         lines.push(
-          `- ${scenario.name}: wsroute / ws-broadcast = ${formatRatio(r)} (≥ 10×: ${verdict(r >= 10)})`,
+          `- ${scenario.name}: wsroute / ws-broadcast = ${formatRatio(r)} (≥ 10×: ${verdict(r >= 10)}); per server CPU-s ${perCpu}`,
         );
       }
       if (ours?.n && bunRow?.n) {
         const r = pairedRatio(results, scenario.name, 'wsroute', 'bun-broadcast');
+        const perCpu = formatRatio(ours.perCpu / bunRow.perCpu);
         lines.push(
-          `- ${scenario.name}: wsroute / bun-broadcast = ${formatRatio(r)} (≥ 0.5×: ${verdict(r >= 0.5)})`,
+          `- ${scenario.name}: wsroute / bun-broadcast = ${formatRatio(r)} (≥ 0.5×: ${verdict(r >= 0.5)}); per server CPU-s ${perCpu}`,
         );
       }
     } else if (!scenario.crossProcess) {

@@ -9,7 +9,8 @@
  *
  * Frames built elsewhere and shared by many writers (a topic's publications) are not copied at
  * all while they arrive back to back in memory: the writer keeps a reference to the range they
- * span and hands that range to the socket as it is. One batch of publications then costs each
+ * span and hands that range to the socket as it is, unless the socket is still sending (then
+ * it gets a copy, so that a slow subscriber never pins shared memory). One batch of publications then costs each
  * subscriber one write of shared bytes, as uWebSockets' TopicTree does, instead of one copy per
  * frame per subscriber.
  * @module
@@ -298,6 +299,10 @@ export class FrameWriter {
   }
 
   #flush(): void {
+    // A socket still sending keeps what it is handed until the peer reads it: referenced, a few
+    // frames of a slow subscriber would pin a whole shared slab (64 KiB for maybe 66 bytes
+    // counted in bufferedAmount), so it gets a copy in its own slab instead.
+    if (this.#shared !== undefined && this.#socket.writableLength > 0) this.#absorbShared();
     if (this.#shared !== undefined) {
       // Pending shared frames imply an empty slab: they are the whole batch.
       const shared = Buffer.from(

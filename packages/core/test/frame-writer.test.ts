@@ -304,3 +304,28 @@ t.test('deferFlush holds frames past microtasks, until the check phase of the tu
     ['a', 'b'],
   );
 });
+
+t.test('a socket still sending gets a copy of shared frames, never a reference', async (t) => {
+  const calls: Buffer[] = [];
+  let release: (() => void) | undefined;
+  // The first write completes only when released: until then the socket is still sending.
+  const socket = new Duplex({
+    read() {},
+    write(chunk: Buffer, _encoding, callback) {
+      calls.push(chunk);
+      if (calls.length === 1) release = callback;
+      else callback();
+    },
+  });
+  const writer = new FrameWriter(socket, { maxFrameSize: 1 << 20 });
+  const memory = Buffer.from('820161820162', 'hex');
+  writer.writeFrameBytes(memory.subarray(0, 3));
+  t.equal(calls[0]?.buffer, memory.buffer, 'an idle socket is handed the shared bytes');
+  writer.writeFrameBytes(memory.subarray(3, 6));
+  memory.fill(0);
+  release?.();
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(calls.length, 2);
+  t.not(calls[1]?.buffer, memory.buffer, 'the second write is a copy');
+  t.equal(calls[1]?.toString('hex'), '820162', 'taken before the shared memory changed');
+});

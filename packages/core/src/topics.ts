@@ -161,12 +161,35 @@ interface TopicEntry {
   readonly groups: Map<object, Set<Subscriber>>;
 }
 
+/** Size of the memory that small shared frames are cut from. */
+const FRAME_SLAB_SIZE = 64 * 1024;
+/** Frames up to this size come from the frame slab; larger ones get memory of their own. */
+const FRAME_SLAB_MAX = 4 * 1024;
+let frameSlab = Buffer.alloc(0);
+let frameSlabUsed = 0;
+
+/**
+ * Memory for a shared frame. Small frames are cut one after the other from an append-only
+ * slab, never written over: publications in a row then lie back to back, and a subscriber's
+ * frame writer sends a whole batch of them by reference, with no copy (see `writeFrameBytes`).
+ */
+function allocateFrame(size: number): Buffer {
+  if (size > FRAME_SLAB_MAX) return Buffer.allocUnsafe(size);
+  if (frameSlab.length - frameSlabUsed < size) {
+    frameSlab = Buffer.allocUnsafeSlow(FRAME_SLAB_SIZE);
+    frameSlabUsed = 0;
+  }
+  const frame = frameSlab.subarray(frameSlabUsed, frameSlabUsed + size);
+  frameSlabUsed += size;
+  return frame;
+}
+
 function buildFrame(raw: RawOutgoing): SharedFrame {
   const opcode = typeof raw === 'string' ? Opcode.Text : Opcode.Binary;
   const payload = typeof raw === 'string' ? Buffer.from(raw, 'utf8') : raw;
   if (!(payload instanceof Uint8Array)) throw new TypeError('a message encodes to text or bytes');
   const length = payload.byteLength;
-  const frame = Buffer.allocUnsafe(headerLength(length) + length);
+  const frame = allocateFrame(headerLength(length) + length);
   const at = writeFrameHeader(frame, 0, opcode, true, false, length);
   frame.set(payload, at);
   return { opcode, payload, frame };

@@ -263,3 +263,81 @@ t.test('writes nothing once the socket has ended, and leaves nothing pending', a
   t.equal(calls.length, 0);
   t.equal(writer.pendingBytes, 0);
 });
+
+t.test('back-to-back shared frames leave by reference in one write, without a copy', async (t) => {
+  const { writer, calls } = writerFor();
+  const memory = Buffer.from('8201618202626382016381', 'hex');
+  const [a, b, c] = [memory.subarray(0, 3), memory.subarray(3, 7), memory.subarray(7, 10)];
+  writer.beginBatch();
+  writer.writeFrameBytes(a);
+  writer.writeFrameBytes(b);
+  writer.writeFrameBytes(c);
+  t.equal(writer.pendingBytes, 10, 'the pending range counts as buffered');
+  writer.endBatch();
+  t.equal(calls.length, 1, 'one write');
+  const [written] = calls[0] ?? [];
+  t.equal(written?.buffer, memory.buffer, 'the shared memory itself, not a copy');
+  t.equal(written?.toString('hex'), memory.subarray(0, 10).toString('hex'));
+});
+
+t.test('a frame of its own after shared frames follows them, in the same write', async (t) => {
+  const { writer, calls, bytes } = writerFor();
+  const memory = Buffer.from('82016182016282016300', 'hex');
+  writer.beginBatch();
+  writer.writeFrameBytes(memory.subarray(0, 3));
+  writer.writeFrameBytes(memory.subarray(3, 6));
+  writer.writeMessage(Opcode.Text, Buffer.from('x'));
+  // Not adjacent to the last shared frame: copied after everything else.
+  writer.writeFrameBytes(memory.subarray(6, 9));
+  writer.endBatch();
+  t.equal(calls.length, 1, 'one write');
+  t.same(
+    frames(bytes()).map((frame) => frame.payload.toString()),
+    ['a', 'b', 'x', 'c'],
+    'in call order',
+  );
+  memory.fill(0);
+  t.same(frames(bytes()).length, 4, 'what was copied does not change with the shared memory');
+});
+
+t.test('deferFlush holds frames past microtasks, until the check phase of the turn', async (t) => {
+  const { writer, calls, bytes } = writerFor();
+  writer.deferFlush();
+  writer.writeMessage(Opcode.Binary, Buffer.from('a'));
+  await Promise.resolve();
+  // Work of the same turn after a microtask (another socket read, a resolved promise) joins in.
+  writer.deferFlush();
+  writer.writeMessage(Opcode.Binary, Buffer.from('b'));
+  t.equal(calls.length, 0, 'nothing written yet');
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(calls.length, 1, 'one write for both');
+  t.same(
+    frames(bytes()).map((frame) => frame.payload.toString()),
+    ['a', 'b'],
+  );
+});
+
+t.test('a socket still sending gets a copy of shared frames, never a reference', async (t) => {
+  const calls: Buffer[] = [];
+  let release: (() => void) | undefined;
+  // The first write completes only when released: until then the socket is still sending.
+  const socket = new Duplex({
+    read() {},
+    write(chunk: Buffer, _encoding, callback) {
+      calls.push(chunk);
+      if (calls.length === 1) release = callback;
+      else callback();
+    },
+  });
+  const writer = new FrameWriter(socket, { maxFrameSize: 1 << 20 });
+  const memory = Buffer.from('820161820162', 'hex');
+  writer.writeFrameBytes(memory.subarray(0, 3));
+  t.equal(calls[0]?.buffer, memory.buffer, 'an idle socket is handed the shared bytes');
+  writer.writeFrameBytes(memory.subarray(3, 6));
+  memory.fill(0);
+  release?.();
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(calls.length, 2);
+  t.not(calls[1]?.buffer, memory.buffer, 'the second write is a copy');
+  t.equal(calls[1]?.toString('hex'), '820162', 'taken before the shared memory changed');
+});

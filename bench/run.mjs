@@ -15,7 +15,9 @@
 //
 //   node bench/run.mjs [--seconds 2] [--rounds 3] [--adapters node,fastify,express,koa]
 //                      [--scenarios binary64,...] [--idle 1000] [--no-deflate]
-//                      [--no-calibrate] [--no-pin]
+//                      [--no-calibrate] [--no-pin] [--fanout [--bun PATH] [--fanout-client C]]
+// --fanout then runs the topic fan-out bench (bench/fanout/run.mjs, see its README) with the
+// same rounds and seconds, after the echo scenarios.
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import os from 'node:os';
@@ -34,6 +36,10 @@ const { values } = parseArgs({
     'no-deflate': { type: 'boolean', default: false },
     'no-calibrate': { type: 'boolean', default: false },
     'no-pin': { type: 'boolean', default: false },
+    fanout: { type: 'boolean', default: false },
+    bun: { type: 'string' },
+    'fanout-client': { type: 'string' },
+    'fanout-scenarios': { type: 'string' },
   },
 });
 const rounds = Number(values.rounds);
@@ -311,4 +317,13 @@ print('Uncompressed echo', scenarios, await measure(scenarios, false), ceiling);
 if (values.deflate && !values['no-deflate']) {
   const title = 'permessage-deflate, 1 KiB JSON-like text';
   print(title, ['json1k'], await measure(['json1k'], true), undefined);
+}
+if (values.fanout) {
+  const args = [here('./fanout/run.mjs'), '--rounds', String(rounds), '--seconds', seconds];
+  if (values.bun) args.push('--bun', values.bun);
+  if (values['fanout-client']) args.push('--client', values['fanout-client']);
+  if (values['fanout-scenarios']) args.push('--scenarios', values['fanout-scenarios']);
+  if (values['no-pin']) args.push('--no-pin');
+  process.stdout.write('\nTopic fan-out (bench/fanout/run.mjs)\n');
+  execFileSync(process.execPath, args, { stdio: 'inherit', timeout: 60 * 60 * 1000 });
 }

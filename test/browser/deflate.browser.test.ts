@@ -1,23 +1,11 @@
-/**
- * permessage-deflate against a real browser: Debian's headless Chromium, driven by
- * playwright-core, loads a page from the same `node:http` server that carries the websocket
- * routes. Chromium offers `permessage-deflate; client_max_window_bits` and compresses what it
- * sends, so both directions go through zlib.
- *
- * Needs /usr/bin/chromium (`apt-get install -y chromium chromium-driver`; .ci/run does it).
- */
-import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { type NodeRouteOptions, type WebSocketHandler, WebSocketServer } from '@wsroute/core';
-import { type BrowserContext, chromium } from 'playwright-core';
+import { launchChromium } from '@wsroute/test-utils';
 import t from 'tap';
 import { waitForEvent, withTimeout } from '../helpers/raw-client.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const PAGE_URL = new URL('./deflate-page.html', import.meta.url);
 const MiB = 1024 * 1024;
 
@@ -46,9 +34,6 @@ function echoJson(received: number[]): WebSocketHandler<unknown> {
 }
 
 t.test('permessage-deflate with headless Chromium', async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium chromium-driver`);
-  }
   const page = await readFile(PAGE_URL);
   const offers: Array<string | undefined> = [];
   const received: number[] = [];
@@ -96,23 +81,7 @@ t.test('permessage-deflate with headless Chromium', async (t) => {
   });
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-  const profile = await mkdtemp(join(tmpdir(), 'wsroute-chromium-'));
-  t.teardown(() => rm(profile, { recursive: true, force: true }));
-  const context: BrowserContext = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-  t.teardown(() => context.close());
+  const context = await launchChromium(t, 'wsroute-deflate');
   const tab = context.pages()[0] ?? (await context.newPage());
   await tab.goto(`${origin}/`);
 

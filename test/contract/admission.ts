@@ -1,16 +1,4 @@
-/**
- * The admission part of the contract, run by `runContract` against every entry point: the
- * origin check (same-origin by default, allow-list, predicate, `'*'`, `requireOrigin`), the
- * limits (429 with `Retry-After`, 503 at the cap, 429 per client), trusted and untrusted proxy
- * headers, shedding with 1013, the credential carrier, nothing reflected in any answer or log,
- * and Chromium offering the token next to a real protocol.
- */
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { exchange as rawExchange } from '@wsroute/test-utils';
-import { chromium } from 'playwright-core';
+import { launchChromium, exchange as rawExchange } from '@wsroute/test-utils';
 import type { Test } from 'tap';
 import {
   headerValues,
@@ -35,8 +23,6 @@ import {
   HTTP_ONLY_PATH,
   TOKEN_USER,
 } from './spec.js';
-
-const CHROMIUM = '/usr/bin/chromium';
 
 /** The credential carrier for a token, as `@wsroute/client` sends it. */
 function carrier(token: string): string {
@@ -303,17 +289,9 @@ export async function runAdmissionContract(t: Test, factory: ContractFactory): P
 
   t.test(
     'Chromium offers the token next to chat and sees only chat; cross-origin fails',
-    { skip: existsSync(CHROMIUM) ? false : `no ${CHROMIUM}` },
     async (t) => {
       const app = await start(t, factory);
-      const profile = await mkdtemp(join(tmpdir(), 'wsroute-admission-'));
-      t.teardown(() => rm(profile, { recursive: true, force: true }));
-      const context = await chromium.launchPersistentContext(profile, {
-        executablePath: CHROMIUM,
-        headless: true,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],
-      });
-      t.teardown(() => context.close());
+      const context = await launchChromium(t, 'wsroute-admission');
       const page = context.pages()[0] ?? (await context.newPage());
       const connect = (url: string, protocols: string[]): Promise<Record<string, unknown>> =>
         page.evaluate(

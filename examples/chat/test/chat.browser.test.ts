@@ -2,19 +2,15 @@
  * The chat in a real browser (Debian's chromium through playwright-core): two pages talk
  * through `server.mjs`, one of them possibly speaking only the plain-text `chat` protocol.
  *
- * Needs `/usr/bin/chromium` (`apt-get install -y chromium`); skipped when it is missing.
+ * Needs `/usr/bin/chromium` (`apt-get install -y chromium`; `.ci/run` does it).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { launchChromium } from '@wsroute/test-utils';
+import type { BrowserContext, Page } from 'playwright-core';
 import t, { type Test } from 'tap';
 
-const CHROMIUM = '/usr/bin/chromium';
 const SERVER = fileURLToPath(new URL('../server.mjs', import.meta.url));
 /** Longest wait for anything the page shows, in ms. */
 const WAIT_MS = 10_000;
@@ -39,30 +35,6 @@ async function startServer(t: Test): Promise<string> {
   throw new Error(`server.mjs did not start: ${output}`);
 }
 
-/** A headless chromium with a fresh profile; closed and removed on teardown. */
-async function launch(t: Test): Promise<BrowserContext> {
-  const profile = await mkdtemp(join(tmpdir(), 'wsroute-chat-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-  t.teardown(async () => {
-    await context.close();
-    await rm(profile, { recursive: true, force: true });
-  });
-  return context;
-}
-
 /** Opens the chat page and waits until its websocket is open. */
 async function openChat(context: BrowserContext, url: string): Promise<Page> {
   const page = await context.newPage();
@@ -85,37 +57,33 @@ async function expectMessage(page: Page, text: string): Promise<void> {
   await page.locator('#messages li', { hasText: text }).first().waitFor({ timeout: WAIT_MS });
 }
 
-t.test(
-  'the chat in chromium',
-  { skip: existsSync(CHROMIUM) ? false : `no ${CHROMIUM}` },
-  async (t) => {
-    t.test('two pages negotiate chat.v2 and see each other', async (t) => {
-      const base = await startServer(t);
-      const context = await launch(t);
-      const alice = await openChat(context, `${base}?name=alice`);
-      const bob = await openChat(context, `${base}?name=bob`);
-      t.equal(await protocolOf(alice), 'chat.v2');
-      t.equal(await protocolOf(bob), 'chat.v2');
-      await say(alice, 'hello bob');
-      await expectMessage(bob, 'alice: hello bob');
-      await expectMessage(alice, 'alice: hello bob');
-      await say(bob, 'hi alice');
-      await expectMessage(alice, 'bob: hi alice');
-      t.pass('messages crossed between the pages');
-    });
+t.test('the chat in chromium', async (t) => {
+  t.test('two pages negotiate chat.v2 and see each other', async (t) => {
+    const base = await startServer(t);
+    const context = await launchChromium(t, 'wsroute-chat');
+    const alice = await openChat(context, `${base}?name=alice`);
+    const bob = await openChat(context, `${base}?name=bob`);
+    t.equal(await protocolOf(alice), 'chat.v2');
+    t.equal(await protocolOf(bob), 'chat.v2');
+    await say(alice, 'hello bob');
+    await expectMessage(bob, 'alice: hello bob');
+    await expectMessage(alice, 'alice: hello bob');
+    await say(bob, 'hi alice');
+    await expectMessage(alice, 'bob: hi alice');
+    t.pass('messages crossed between the pages');
+  });
 
-    t.test('a page that offers only chat talks with a chat.v2 page', async (t) => {
-      const base = await startServer(t);
-      const context = await launch(t);
-      const modern = await openChat(context, `${base}?name=carol`);
-      const plain = await openChat(context, `${base}?name=dave&protocol=chat`);
-      t.equal(await protocolOf(modern), 'chat.v2');
-      t.equal(await protocolOf(plain), 'chat');
-      await say(modern, 'json to text');
-      await expectMessage(plain, 'carol: json to text');
-      await say(plain, 'text to json');
-      await expectMessage(modern, 'dave: text to json');
-      t.pass("each page got the other one's message in its own protocol");
-    });
-  },
-);
+  t.test('a page that offers only chat talks with a chat.v2 page', async (t) => {
+    const base = await startServer(t);
+    const context = await launchChromium(t, 'wsroute-chat');
+    const modern = await openChat(context, `${base}?name=carol`);
+    const plain = await openChat(context, `${base}?name=dave&protocol=chat`);
+    t.equal(await protocolOf(modern), 'chat.v2');
+    t.equal(await protocolOf(plain), 'chat');
+    await say(modern, 'json to text');
+    await expectMessage(plain, 'carol: json to text');
+    await say(plain, 'text to json');
+    await expectMessage(modern, 'dave: text to json');
+    t.pass("each page got the other one's message in its own protocol");
+  });
+});

@@ -1,33 +1,20 @@
-/**
- * The client in headless Chromium (Debian's, through playwright-core; one launch for the file):
- * a test HTTP server serves a page and the client bundled with esbuild, and the page connects
- * to core's `WebSocketServer` and to the Fastify, Express and Koa adapters, each offering the
- * same two contracts, with the token carrier.
- *
- * Needs /usr/bin/chromium (`apt-get install -y chromium`).
- */
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Router } from '@koa/router';
 import { wsroute as expressWs } from '@wsroute/express';
 import { defineWebSocketRoute, wsroute as fastifyWs, upgradeRequired } from '@wsroute/fastify';
 import { wsroute as koaWs } from '@wsroute/koa';
+import { launchChromium } from '@wsroute/test-utils';
 import { build } from 'esbuild';
 import express from 'express';
 import Fastify from 'fastify';
 import Koa from 'koa';
-import { chromium } from 'playwright-core';
 import t, { type Test } from 'tap';
 import type { PageApi, RoundTrip } from './browser/page.js';
 import { withTimeout } from './helpers/events.js';
 import { type ChatData, chatData, chatProtocols, startCoreServer } from './helpers/servers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const PAGE = fileURLToPath(new URL('./browser/page.ts', import.meta.url));
 
 /** Serves the page and the bundled client on 127.0.0.1:0. */
@@ -142,9 +129,6 @@ async function startKoa(t: Test, origin: string): Promise<string> {
 }
 
 t.test('the client in headless Chromium', async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
-  }
   const origin = await servePage(t);
   const core = await startCoreServer(
     t,
@@ -159,23 +143,7 @@ t.test('the client in headless Chromium', async (t) => {
     koa: await startKoa(t, origin),
   };
 
-  const profile = await mkdtemp(join(tmpdir(), 'wsroute-client-'));
-  t.teardown(() => rm(profile, { recursive: true, force: true }));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-  t.teardown(() => context.close());
+  const context = await launchChromium(t, 'wsroute-client');
   const tab = context.pages()[0] ?? (await context.newPage());
   const pageErrors: string[] = [];
   tab.on('pageerror', (error) => pageErrors.push(error.message));

@@ -140,6 +140,15 @@ export function shuttingDownError(): HandshakeError {
 }
 
 /**
+ * The 408 for a handshake that outlasted `handshakeTimeout`: request headers still incomplete
+ * (the handshake deadline's sweep) or an upgrade still undecided (the exchange's timer).
+ * @returns a 408 Boom with code `WS_HANDSHAKE_TIMEOUT` and message `Handshake timed out`
+ */
+export function handshakeTimeoutError(): HandshakeError {
+  return handshakeError(408, HandshakeErrorCode.HandshakeTimeout, 'Handshake timed out');
+}
+
+/**
  * The 500 for an upgrade that failed inside the server (a router or framework error nobody
  * answered). Boom replaces the payload message of every 500 with a generic text, so the
  * answer reveals nothing.

@@ -11,7 +11,7 @@
 import type { Server } from 'node:http';
 import { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
-import { HandshakeErrorCode, handshakeError } from './errors.js';
+import { handshakeTimeoutError } from './errors.js';
 import { reject } from './http-reject.js';
 
 /** Fewest ms between two sweeps. */
@@ -123,7 +123,7 @@ export class HandshakeDeadline {
     for (const [socket, connectedAt] of this.#waiting) {
       if (connectedAt > limit) continue;
       this.forget(socket);
-      reject(socket, handshakeError(408, HandshakeErrorCode.HandshakeTimeout, 'Request Timeout'));
+      reject(socket, handshakeTimeoutError());
     }
     if (this.#waiting.size === 0) {
       clearInterval(this.#sweeper);

@@ -27,8 +27,7 @@ import type { ConnectionOwner } from './connection.js';
 import type { AnyConnection } from './connection-types.js';
 import {
   type HandshakeError,
-  HandshakeErrorCode,
-  handshakeError,
+  handshakeTimeoutError,
   notFoundError,
   shuttingDownError,
 } from './errors.js';
@@ -395,7 +394,7 @@ export class UpgradeExchange {
 
   #onTimeout(): void {
     this.#timer = undefined;
-    const error = handshakeError(408, HandshakeErrorCode.HandshakeTimeout, 'Handshake timed out');
+    const error = handshakeTimeoutError();
     this.reject(error);
   }
 

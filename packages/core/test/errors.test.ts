@@ -2,6 +2,7 @@ import t from 'tap';
 import {
   type HandshakeError,
   HandshakeErrorCode,
+  handshakeTimeoutError,
   internalError,
   isHandshakeError,
   notFoundError,
@@ -58,6 +59,19 @@ t.test('shuttingDownError is a 503 with WS_SHUTTING_DOWN and its message', async
   t.equal(error.output.payload.message, 'Server shutting down', 'a 503 keeps its message');
 });
 
+t.test('handshakeTimeoutError is a 408 with WS_HANDSHAKE_TIMEOUT and its message', async (t) => {
+  const error = handshakeTimeoutError();
+  t.ok(isHandshakeError(error));
+  t.same(outline(error), {
+    status: 408,
+    code: HandshakeErrorCode.HandshakeTimeout,
+    message: 'Handshake timed out',
+    headers: {},
+    dataHeaders: undefined,
+  });
+  t.equal(HandshakeErrorCode.HandshakeTimeout, 'WS_HANDSHAKE_TIMEOUT');
+});
+
 t.test('internalError is a 500 with WS_INTERNAL whose payload reveals nothing', async (t) => {
   const error = internalError();
   t.ok(isHandshakeError(error));
@@ -72,7 +86,13 @@ t.test('internalError is a 500 with WS_INTERNAL whose payload reveals nothing', 
 });
 
 t.test('every factory call returns a new Boom', async (t) => {
-  for (const factory of [upgradeRequiredError, notFoundError, shuttingDownError, internalError]) {
+  for (const factory of [
+    upgradeRequiredError,
+    notFoundError,
+    shuttingDownError,
+    handshakeTimeoutError,
+    internalError,
+  ]) {
     const first = factory();
     const second = factory();
     t.not(first, second, factory.name);

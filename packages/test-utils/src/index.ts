@@ -1,3 +1,4 @@
+export { CHROMIUM, launchChromium } from './browser.js';
 export {
   connectRaw,
   exchange,

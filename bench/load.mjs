@@ -25,6 +25,9 @@ const { values } = parseArgs({
     deflate: { type: 'boolean', default: false },
     raw: { type: 'boolean', default: false },
     pid: { type: 'string' },
+    // Handshakes as a browser behind a proxy sends them: Origin (same-origin) and
+    // X-Forwarded-For, rotating over 64 client addresses, so admission has real work to do.
+    origin: { type: 'boolean', default: false },
   },
 });
 const port = Number(values.port);
@@ -42,9 +45,15 @@ const SCENARIOS = {
 };
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
+let requestCount = 0;
+
 function upgradeRequest(extensions) {
+  const client = requestCount++ % 64;
   return Buffer.from(
     `GET /bench HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      (values.origin
+        ? `Origin: http://127.0.0.1:${port}\r\nX-Forwarded-For: 10.0.0.${client + 1}\r\n`
+        : '') +
       `Sec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n` +
       // client_no_context_takeover: every message is compressed alone, so one pre-built
       // compressed frame can be sent again and again.

@@ -16,6 +16,8 @@
 //   node bench/run.mjs [--seconds 2] [--rounds 3] [--adapters node,fastify,express,koa]
 //                      [--scenarios binary64,...] [--idle 1000] [--no-deflate]
 //                      [--no-calibrate] [--no-pin] [--fanout [--bun PATH] [--fanout-client C]]
+// --admission: handshakes/s of the node attachment with every admission check on against the
+// same server with none, both receiving a browser's Origin and an X-Forwarded-For.
 // --fanout then runs the topic fan-out bench (bench/fanout/run.mjs, see its README) with the
 // same rounds and seconds, after the echo scenarios.
 import { execFileSync, spawn } from 'node:child_process';
@@ -37,6 +39,7 @@ const { values } = parseArgs({
     'no-calibrate': { type: 'boolean', default: false },
     'no-pin': { type: 'boolean', default: false },
     fanout: { type: 'boolean', default: false },
+    admission: { type: 'boolean', default: false },
     bun: { type: 'string' },
     'fanout-client': { type: 'string' },
     'fanout-scenarios': { type: 'string' },
@@ -59,9 +62,10 @@ const pin = pinning();
 const command = (cpu, argv) => (pin ? pin(cpu, argv) : [argv[0], argv.slice(1)]);
 
 /** A server under test, in a child process with --expose-gc, talking over IPC. */
-async function startServer(impl, adapter, deflate) {
+async function startServer(impl, adapter, deflate, admission) {
   const args = ['--expose-gc', here('./server.mjs'), '--impl', impl, '--adapter', adapter];
   if (deflate) args.push('--deflate');
+  if (admission) args.push('--admission', admission);
   const [file, argv] = command(1, [process.execPath, ...args]);
   const child = spawn(file, argv, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const [message] = await once(child, 'message');
@@ -317,6 +321,38 @@ print('Uncompressed echo', scenarios, await measure(scenarios, false), ceiling);
 if (values.deflate && !values['no-deflate']) {
   const title = 'permessage-deflate, 1 KiB JSON-like text';
   print(title, ['json1k'], await measure(['json1k'], true), undefined);
+}
+if (values.admission) {
+  // Rounds interleave the two servers; the ratio is the median of the per-round ratios.
+  const rows = { off: { value: [], perCpu: [] }, on: { value: [], perCpu: [] } };
+  const ratios = { value: [], perCpu: [] };
+  for (let round = 0; round < rounds; round++) {
+    const cells = {};
+    for (const admission of ['off', 'on']) {
+      const server = await startServer('wsroute', 'node', false, admission);
+      try {
+        const cell = await measureCell(server, 'handshake', ['--origin']);
+        cells[admission] = {
+          value: cell.handshakesPerSecond,
+          perCpu: (100 * cell.handshakesPerSecond) / cell.serverCpuPercent,
+        };
+        rows[admission].value.push(cells[admission].value);
+        rows[admission].perCpu.push(cells[admission].perCpu);
+      } finally {
+        await server.stop();
+      }
+    }
+    ratios.value.push(cells.on.value / cells.off.value);
+    ratios.perCpu.push(cells.on.perCpu / cells.off.perCpu);
+  }
+  process.stdout.write(
+    '\nAdmission checks (node attachment, handshakes with Origin and X-Forwarded-For)\n' +
+      `| admission | handshakes/s | per server CPU-s |\n| --- | --- | --- |\n` +
+      `| off (origins '*', no limits) | ${fmt(median(rows.off.value))} | ${fmt(median(rows.off.perCpu))} |\n` +
+      `| on (same-origin, trusted proxy, caps, budget) | ${fmt(median(rows.on.value))} | ${fmt(median(rows.on.perCpu))} |\n` +
+      `on/off, median of per-round ratios: ${median(ratios.value).toFixed(3)}× handshakes/s, ` +
+      `${median(ratios.perCpu).toFixed(3)}× per server CPU-s\n`,
+  );
 }
 if (values.fanout) {
   const args = [here('./fanout/run.mjs'), '--rounds', String(rounds), '--seconds', seconds];

@@ -10,6 +10,10 @@ const { values } = parseArgs({
     impl: { type: 'string', default: 'wsroute' },
     adapter: { type: 'string', default: 'node' },
     deflate: { type: 'boolean', default: false },
+    // --admission on | off: the node attachment with every admission check on (same-origin,
+    // trusted loopback proxy, connection caps, a handshake budget, all too generous to refuse),
+    // or the same server with none, to measure what the checks cost a handshake.
+    admission: { type: 'string' },
   },
 });
 
@@ -43,8 +47,31 @@ async function startWsroute(adapter, deflate) {
   return startEchoServer({ port: 0, host: '127.0.0.1', adapter, deflate });
 }
 
+async function startAdmission(isOn) {
+  const http = await import('node:http');
+  const { WebSocketServer } = await import('@wsroute/core');
+  const { echoRoute } = await import('../examples/echo/echo.mjs');
+  const limits = isOn
+    ? {
+        trustProxy: ['loopback'],
+        maxConnections: 1_000_000,
+        maxConnectionsPerClient: 100_000,
+        handshakesPerClient: { limit: 1_000_000_000, windowMs: 1000 },
+      }
+    : {};
+  const wss = new WebSocketServer(limits).route('*', {
+    ...echoRoute(false),
+    origins: isOn ? 'same-origin' : '*',
+  });
+  const server = wss.attach(http.createServer());
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: server.address().port };
+}
+
 const server =
-  values.impl === 'ws'
+  values.admission !== undefined
+    ? await startAdmission(values.admission === 'on')
+    : values.impl === 'ws'
     ? await startWs(values.deflate)
     : values.impl === 'tcp-echo'
       ? await startTcpEcho()

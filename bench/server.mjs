@@ -72,10 +72,10 @@ const server =
   values.admission !== undefined
     ? await startAdmission(values.admission === 'on')
     : values.impl === 'ws'
-    ? await startWs(values.deflate)
-    : values.impl === 'tcp-echo'
-      ? await startTcpEcho()
-      : await startWsroute(values.adapter, values.deflate);
+      ? await startWs(values.deflate)
+      : values.impl === 'tcp-echo'
+        ? await startTcpEcho()
+        : await startWsroute(values.adapter, values.deflate);
 
 function memory() {
   for (let i = 0; i < 3; i++) globalThis.gc?.();

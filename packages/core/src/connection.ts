@@ -1,9 +1,7 @@
 /**
- * One WebSocket connection after the 101: its phases, its socket and its backpressure. The
- * closing handshake's frames, timer and TCP end live in `close-handshake.ts`, where incoming
- * messages go in `message-reader.ts`, handler calls in `handler-calls.ts`, pongs in
- * `pong-reply.ts`, topics in `connection-topics.ts`, read and drain signals in `backpressure.ts`,
- * timers in `keepalive.ts`, socket listeners in `connection-listeners.ts`.
+ * One WebSocket connection after the 101: its phases, its socket and its backpressure. Its
+ * parts: `close-handshake.ts`, `message-reader.ts`, `handler-calls.ts`, `pong-reply.ts`,
+ * `connection-topics.ts`, `backpressure.ts`, `keepalive.ts`, `connection-listeners.ts`.
  *
  * Phases (RFC 6455 §7.1, server side):
  *
@@ -93,13 +91,13 @@ export class WebSocketConnection<TData>
   readonly #gate: ReadGate;
   readonly #calls: HandlerCalls<TData>;
   readonly #reader: MessageReader<TData>;
-  readonly #closing: CloseHandshake;
-  readonly #pongs: PongReply;
+  #closing: CloseHandshake | undefined; // made when closing begins or the peer ends first
+  #pongs: PongReply | undefined; // made on the first ping
+  #isBacklogged = false; // the socket held unwritten bytes when the current chunk arrived
   #drain: DrainSignal | undefined;
   #phase: Phase = Phase.Open;
   #idle: IdleTimeout | undefined;
-  /** Made on the first `subscribe()`; dropped when the connection closes. */
-  #topics: ConnectionTopics | undefined;
+  #topics: ConnectionTopics | undefined; // made on the first subscribe(), dropped on close
 
   /** @param init - socket, handlers and resolved options */
   constructor(init: ConnectionInit<TData>) {
@@ -133,15 +131,18 @@ export class WebSocketConnection<TData>
         onQueueFlushed: () => this.#onQueueFlushed(),
       },
     );
-    this.#closing = new CloseHandshake(
-      init.socket,
+  }
+
+  #closingHandshake(): CloseHandshake {
+    this.#closing ??= new CloseHandshake(
+      this.#socket,
       this.#parser,
       this.#writer,
       this.#sender,
-      init.options.closeTimeout,
+      this.#options.closeTimeout,
       this.#calls,
     );
-    this.#pongs = new PongReply(init.socket, this.#writer, this);
+    return this.#closing;
   }
 
   get state(): ConnectionState {
@@ -235,8 +236,7 @@ export class WebSocketConnection<TData>
   }
 
   unsubscribe(topic: TopicLike<unknown>): boolean {
-    const name = topicName(topic);
-    return this.#topics?.unsubscribe(name) ?? false;
+    return this.#topics?.unsubscribe(topicName(topic)) ?? false;
   }
 
   isSubscribed(topic: TopicLike<unknown>): boolean {
@@ -251,8 +251,8 @@ export class WebSocketConnection<TData>
 
   #topicHub(): TopicHub {
     const hub = this.#owner?.topics;
-    if (!hub) throw new Error('this connection belongs to no entry point: it has no topics');
-    return hub;
+    if (hub) return hub;
+    throw new Error('this connection belongs to no entry point: it has no topics');
   }
 
   flushWriter(): void {
@@ -290,7 +290,7 @@ export class WebSocketConnection<TData>
       this.fail(1009, ProtocolErrorCode.BufferOverflow, 'incoming data exceeds maxBufferedBytes');
       return;
     }
-    this.#pongs.isBacklogged = this.#socket.writableLength !== 0;
+    this.#isBacklogged = this.#socket.writableLength !== 0;
     const writer = this.#writer;
     writer.beginBatch();
     try {
@@ -334,7 +334,7 @@ export class WebSocketConnection<TData>
       return;
     }
     this.#gate.resume(PauseReason.Parser);
-    this.#closing.onParserResumed();
+    this.#closing?.onParserResumed();
   }
 
   #onSocketError(error: Error): void {
@@ -348,12 +348,12 @@ export class WebSocketConnection<TData>
     if (this.#phase === Phase.Closed) return;
     this.#phase = Phase.Closed;
     this.#sender.close();
-    this.#closing.stop();
+    this.#closing?.stop();
     if (this.#options.heartbeatInterval > 0) {
       HeartbeatSweep.leave(this.#sink, this.#options.heartbeatInterval);
     }
     this.#idle?.stop();
-    this.#pongs.drop();
+    this.#pongs?.drop();
     this.#drain?.release();
     this.#reader.end();
     const topics = this.#topics;
@@ -364,17 +364,17 @@ export class WebSocketConnection<TData>
     this.#owner?.onConnectionClosed(this);
     const onClose = this.#handler.onClose;
     if (onClose) {
-      const { code, reason } = this.#closing;
+      const { code, reason } = this.#closing ?? { code: 1006, reason: '' };
       this.#calls.callDetached(() => onClose.call(this.#handler, this, code, reason));
     }
   }
 
   #onCloseFrame(code: number | undefined, reason: string): void {
-    this.#closing.receive(code, reason);
+    this.#closingHandshake().receive(code, reason);
     // RFC 6455 §5.5.1: answer with a close frame echoing the status code; the server then
     // ends the TCP connection first (§7.1.1).
     if (this.#phase === Phase.Open) this.#beginClosing(Phase.Closing, code, '');
-    else this.#closing.endWhenFlushed();
+    else this.#closingHandshake().endWhenFlushed();
   }
 
   /**
@@ -393,7 +393,7 @@ export class WebSocketConnection<TData>
     else {
       // RFC 6455 §7.1.7: after failing, close the TCP connection; what still arrives is ignored.
       this.#phase = Phase.Failing;
-      this.#closing.endWhenFlushed();
+      this.#closingHandshake().endWhenFlushed();
     }
     const options = {
       ...(cause === undefined ? {} : { cause }),
@@ -411,16 +411,17 @@ export class WebSocketConnection<TData>
     this.#phase = phase;
     const isFailing = phase === Phase.Failing;
     // A pong still waiting for the socket goes before the close frame, the last frame we send.
-    this.#pongs.flush();
-    this.#closing.send(code, reason, isFailing);
+    this.#pongs?.flush();
+    const closing = this.#closingHandshake();
+    closing.send(code, reason, isFailing);
     this.#reader.stop();
     this.#gate.resumeAll();
-    if (isFailing || this.#closing.hasReceived) this.#closing.endWhenFlushed();
+    if (isFailing || closing.hasReceived) closing.endWhenFlushed();
     else this.#writer.flush();
   }
 
   #onQueueFlushed(): void {
-    this.#closing.onQueueFlushed();
+    this.#closing?.onQueueFlushed();
     this.#drain?.check();
   }
 
@@ -465,7 +466,10 @@ export class WebSocketConnection<TData>
   }
 
   #onPing(payload: Buffer): void {
-    if (this.#phase === Phase.Open) this.#pongs.answer(payload);
+    if (this.#phase === Phase.Open) {
+      this.#pongs ??= new PongReply(this.#socket, this.#writer, this);
+      this.#pongs.answer(payload, this.#isBacklogged);
+    }
     this.#calls.callDetachedWith(this.#handler.onPing, payload);
   }
 
@@ -474,7 +478,7 @@ export class WebSocketConnection<TData>
     // Module-level listeners and the parser sink reach private state through these.
     setConnectionInternals({
       socketData: (c, chunk) => c.#onSocketData(chunk),
-      socketEnd: (c) => c.#closing.onPeerEnd(),
+      socketEnd: (c) => c.#closingHandshake().onPeerEnd(),
       socketError: (c, error) => c.#onSocketError(error),
       socketDrain: (c) => c.#onSocketDrain(),
       socketClose: (c) => c.#onSocketClose(),

@@ -12,13 +12,8 @@ import type { FrameWriter } from './frame-writer.js';
 
 const EMPTY = Buffer.alloc(0);
 
-/** The pongs of one connection. Internal, one per connection. */
+/** The pongs of one connection. Internal, made on the connection's first ping. */
 export class PongReply {
-  /**
-   * Whether the socket still held unwritten bytes when the chunk being parsed arrived; set by
-   * the connection for each chunk (not because its own batch corked the socket).
-   */
-  isBacklogged = false;
   readonly #socket: Duplex;
   readonly #writer: FrameWriter;
   readonly #connection: { readonly isOpen: boolean };
@@ -39,10 +34,12 @@ export class PongReply {
   /**
    * Answers a ping received while the connection is open.
    * @param payload - the ping's payload
+   * @param isBacklogged - whether the socket still held unwritten bytes when the chunk carrying
+   *   the ping arrived (not because the connection's own batch corked it)
    */
-  answer(payload: Buffer): void {
+  answer(payload: Buffer, isBacklogged: boolean): void {
     const socket = this.#socket;
-    if (!this.isBacklogged && this.#pending === undefined) {
+    if (!isBacklogged && this.#pending === undefined) {
       this.#writer.writeMessage(Opcode.Pong, payload);
       return;
     }

@@ -185,29 +185,24 @@ export class FrameWriter {
 
   /**
    * Writes a frame built elsewhere (header and payload, e.g. one frame shared by every
-   * subscriber of a topic). A frame that directly follows the shared frames pending in memory
-   * extends their range, and one that arrives when nothing is pending becomes that range;
-   * otherwise a small frame is copied into the slab and a large one follows by reference.
+   * subscriber of a topic), by reference. A frame that directly follows the shared frames
+   * pending in memory extends their range; any other starts a new range, once what is pending
+   * has been handed to the socket, corked until the batch closes. Never copied here: copying
+   * into the shared slab would make this writer flush whenever another writer's frames came
+   * between two of its own, which is every publication when many subscribers take turns.
    * @param frame - complete frame bytes; never modified, by the caller either
    */
   writeFrameBytes(frame: Uint8Array): void {
-    const length = frame.byteLength;
     if (this.#shared === frame.buffer && this.#sharedEnd === frame.byteOffset) {
-      this.#sharedEnd += length;
-    } else if (this.#shared === undefined && this.#end === this.#start) {
+      this.#sharedEnd += frame.byteLength;
+    } else {
+      if (this.#shared !== undefined || this.#end !== this.#start) {
+        this.#cork();
+        this.#flush();
+      }
       this.#shared = frame.buffer;
       this.#sharedStart = frame.byteOffset;
-      this.#sharedEnd = frame.byteOffset + length;
-    } else if (length <= COPY_THRESHOLD) {
-      const slab = this.#reserve(length);
-      slab.set(frame, slabEnd);
-      this.#end = slabEnd += length;
-    } else {
-      const socket = this.#socket;
-      if (socket.destroyed || socket.writableEnded) return;
-      this.#cork();
-      this.#flush();
-      socket.write(frame);
+      this.#sharedEnd = frame.byteOffset + frame.byteLength;
     }
     if (this.#batchDepth === 0) this.flush();
   }

@@ -89,6 +89,32 @@ async function settle(isSettled: () => boolean, quietMs = 500, maxMs = 30_000): 
   }
 }
 
+/**
+ * Writes `message` `count` times from a client that never reads, then waits until the server
+ * has stopped reading (or has read everything).
+ * @returns the bytes sent and the largest `bufferedAmount` seen meanwhile
+ */
+async function floodUntilStill(
+  client: RawClient,
+  serverSocket: Socket,
+  connection: Connection<unknown, unknown, unknown>,
+  message: Buffer,
+  count: number,
+): Promise<{ sent: number; maxBuffered: number }> {
+  for (let i = 0; i < count; i++) client.socket.write(message);
+  const sent = count * message.length;
+  let maxBuffered = 0;
+  let lastBytesRead = -1;
+  await settle(() => {
+    maxBuffered = Math.max(maxBuffered, connection.bufferedAmount);
+    const bytesRead = serverSocket.bytesRead;
+    const isStill = bytesRead === lastBytesRead && (serverSocket.isPaused() || bytesRead >= sent);
+    lastBytesRead = bytesRead;
+    return isStill;
+  });
+  return { sent, maxBuffered };
+}
+
 t.test('a peer that sends without reading meets backpressure; memory stays flat', async (t) => {
   const { port, wss, upgraded } = await serve(t);
   const rssBefore = settledRss();
@@ -100,19 +126,8 @@ t.test('a peer that sends without reading meets backpressure; memory stays flat'
   const payload = Buffer.alloc(65_000, 0x5a);
   const message = frame({ opcode: OP.binary, payload });
   const count = 2048;
-  for (let i = 0; i < count; i++) client.socket.write(message);
-
-  const sent = count * message.length;
-  let maxBuffered = 0;
-  let lastBytesRead = -1;
-  // Settled once the server has stopped reading (or has read everything: no bound at all).
-  await settle(() => {
-    maxBuffered = Math.max(maxBuffered, connection.bufferedAmount);
-    const bytesRead = serverSocket.bytesRead;
-    const isStill = bytesRead === lastBytesRead && (serverSocket.isPaused() || bytesRead >= sent);
-    lastBytesRead = bytesRead;
-    return isStill;
-  });
+  const flood = await floodUntilStill(client, serverSocket, connection, message, count);
+  const { sent, maxBuffered } = flood;
   t.ok(
     serverSocket.bytesRead < sent / 4,
     `the server stopped reading (${serverSocket.bytesRead} of ${sent} bytes)`,
@@ -195,17 +210,13 @@ t.test('with permessage-deflate, replies waiting for the compressor count too', 
   const text = Array.from({ length: 4000 }, (_, i) => `{"id":${i},"v":"${i * 7919}"}`).join(',');
   const message = frame({ opcode: OP.text, payload: text });
   const count = Math.ceil((96 * MiB) / message.length);
-  for (let i = 0; i < count; i++) client.socket.write(message);
-  const sent = count * message.length;
-  let maxBuffered = 0;
-  let lastBytesRead = -1;
-  await settle(() => {
-    maxBuffered = Math.max(maxBuffered, connection.bufferedAmount);
-    const bytesRead = serverSocket.bytesRead;
-    const isStill = bytesRead === lastBytesRead && (serverSocket.isPaused() || bytesRead >= sent);
-    lastBytesRead = bytesRead;
-    return isStill;
-  });
+  const { sent, maxBuffered } = await floodUntilStill(
+    client,
+    serverSocket,
+    connection,
+    message,
+    count,
+  );
   t.ok(
     serverSocket.bytesRead < sent,
     `the server stopped reading (${serverSocket.bytesRead} of ${sent} bytes)`,

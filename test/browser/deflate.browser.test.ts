@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { type NodeRouteOptions, type WebSocketHandler, WebSocketServer } from '@wsroute/core';
 import { launchChromium } from '@wsroute/test-utils';
 import t from 'tap';
-import { waitForEvent, withTimeout } from '../helpers/raw-client.js';
+import { listenAttached } from '../helpers/listen.js';
+import { withTimeout } from '../helpers/raw-client.js';
 
 const PAGE_URL = new URL('./deflate-page.html', import.meta.url);
 const MiB = 1024 * 1024;
@@ -72,14 +72,7 @@ t.test('permessage-deflate with headless Chromium', async (t) => {
     }
   });
   wss.attach(server);
-  server.listen(0, '127.0.0.1');
-  await waitForEvent(server, 'listening');
-  t.teardown(async () => {
-    for (const connection of wss.connections) connection.terminate();
-    server.closeAllConnections();
-    await Promise.all([wss.close({ timeout: 100 }), waitForEvent(server.close(), 'close')]);
-  });
-  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const origin = `http://127.0.0.1:${await listenAttached(t, wss, server)}`;
 
   const context = await launchChromium(t, 'wsroute-deflate');
   const tab = context.pages()[0] ?? (await context.newPage());

@@ -10,11 +10,12 @@
  * the server holds a few MiB where it would otherwise hold over a hundred.
  */
 import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { type Connection, WebSocketServer } from '@wsroute/core';
 import t, { type Test } from 'tap';
+import { listenAttached } from '../helpers/listen.js';
 import { settledRss } from '../helpers/memory.js';
-import { frame, OP, RawClient, waitForEvent, withTimeout } from '../helpers/raw-client.js';
+import { frame, OP, RawClient, withTimeout } from '../helpers/raw-client.js';
 
 const MiB = 1024 * 1024;
 /** The default `outputHighWaterMark`. */
@@ -50,14 +51,8 @@ async function serve(t: Test, perMessageDeflate = false): Promise<Served> {
   const upgraded = new Promise<Socket>((resolve) => {
     server.prependListener('upgrade', (_request, socket: Socket) => resolve(socket));
   });
-  server.listen(0, '127.0.0.1');
-  await waitForEvent(server, 'listening');
-  t.teardown(async () => {
-    for (const connection of wss.connections) connection.terminate();
-    server.closeAllConnections();
-    await Promise.all([wss.close({ timeout: 100 }), waitForEvent(server.close(), 'close')]);
-  });
-  return { port: (server.address() as AddressInfo).port, wss, upgraded, done };
+  const port = await listenAttached(t, wss, server);
+  return { port, wss, upgraded, done };
 }
 
 /** Opens a connection, then stops reading: the client's socket is paused. */

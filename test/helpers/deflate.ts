@@ -8,11 +8,11 @@
  * is about context takeover itself.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import zlib from 'node:zlib';
 import { type NodeRouteOptions, type WebSocketHandler, WebSocketServer } from '@wsroute/core';
 import type { Test } from 'tap';
-import { RawClient, type RequestHeaders, waitForEvent } from './raw-client.js';
+import { listenAttached } from './listen.js';
+import { RawClient, type RequestHeaders } from './raw-client.js';
 
 export const MiB = 1024 * 1024;
 /** The server's default threshold: smaller messages are sent uncompressed. */
@@ -50,14 +50,7 @@ export async function startServer(
   const wss = new WebSocketServer();
   for (const [path, options] of Object.entries(routes)) wss.route(path, options);
   const server = wss.attach(http.createServer());
-  server.listen(0, '127.0.0.1');
-  await waitForEvent(server, 'listening');
-  t.teardown(async () => {
-    for (const connection of wss.connections) connection.terminate();
-    server.closeAllConnections();
-    await Promise.all([wss.close({ timeout: 100 }), waitForEvent(server.close(), 'close')]);
-  });
-  return { port: (server.address() as AddressInfo).port, wss };
+  return { port: await listenAttached(t, wss, server), wss };
 }
 
 /** One message compressed as a fresh compressor does it, tail removed (RFC 7692 §7.2.1). */

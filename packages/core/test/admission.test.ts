@@ -4,8 +4,7 @@
  * (no overshoot by concurrent handshakes), its release on close, and shedding.
  */
 import { once } from 'node:events';
-import { createServer, type IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
+import { createServer } from 'node:http';
 import Boom from '@hapi/boom';
 import { exchange as rawExchange } from '@wsroute/test-utils';
 import t, { type Test } from 'tap';
@@ -14,6 +13,7 @@ import { resolveEntryOptions } from '../src/entry-options.js';
 import { createRoute } from '../src/route.js';
 import type { UpgradeExchange, UpgradeOutcome } from '../src/upgrade-exchange.js';
 import { UpgradeLifecycle } from '../src/upgrade-lifecycle.js';
+import { serveExchanges } from './helpers/exchanges.js';
 import { serve } from './helpers/serve.js';
 import { deferred, portOf, upgradeRequest, withTimeout } from './helpers/wire.js';
 
@@ -28,28 +28,22 @@ async function serveRoute(
   route: ReturnType<typeof createRoute>,
   onExchange?: (exchange: UpgradeExchange) => void,
 ): Promise<{ port: number; lifecycle: UpgradeLifecycle; outcomes: UpgradeOutcome[] }> {
-  const lifecycle = new UpgradeLifecycle(options, { name: 'test' });
   const outcomes: UpgradeOutcome[] = [];
-  const server = createServer();
-  lifecycle.attach(server, (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const exchange = lifecycle.begin(request, socket, head, 'early');
-    if (!exchange) return;
-    onExchange?.(exchange);
-    void exchange
-      .complete(route, () => undefined)
-      .then((outcome) => {
-        outcomes.push(outcome);
-        if (outcome.status === 'refused') exchange.reject(outcome.error);
-      });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(async () => {
-    await lifecycle.shutdown({ timeout: 100 });
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  });
-  return { port: portOf(server), lifecycle, outcomes };
+  const served = await serveExchanges(
+    t,
+    'early',
+    (exchange) => {
+      onExchange?.(exchange);
+      void exchange
+        .complete(route, () => undefined)
+        .then((outcome) => {
+          outcomes.push(outcome);
+          if (outcome.status === 'refused') exchange.reject(outcome.error);
+        });
+    },
+    options,
+  );
+  return { ...served, outcomes };
 }
 
 t.test('entry point limits refuse in begin(), before any framework code runs', async (t) => {

@@ -1,40 +1,11 @@
-/**
- * The exchange of one upgrade request over real sockets: the response bound early or late, a
- * 2xx from a plain route turned into 404, the deadline, and `complete()` with each outcome.
- */
-import { once } from 'node:events';
-import { createServer, type IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
 import Boom from '@hapi/boom';
 import { exchange as rawExchange } from '@wsroute/test-utils';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { createRoute } from '../src/route.js';
-import type { ResponseBinding, UpgradeExchange, UpgradeOutcome } from '../src/upgrade-exchange.js';
-import { UpgradeLifecycle } from '../src/upgrade-lifecycle.js';
-import { portOf, upgradeRequest, withTimeout } from './helpers/wire.js';
-
-/** A server whose upgrades begin an exchange handed to `onExchange`; released on teardown. */
-async function serveExchanges(
-  t: Test,
-  binding: ResponseBinding,
-  onExchange: (exchange: UpgradeExchange, request: IncomingMessage) => void,
-  options: ConstructorParameters<typeof UpgradeLifecycle>[0] = {},
-): Promise<{ port: number; lifecycle: UpgradeLifecycle }> {
-  const lifecycle = new UpgradeLifecycle(options, { name: 'test' });
-  const server = createServer();
-  lifecycle.attach(server, (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const exchange = lifecycle.begin(request, socket, head, binding);
-    if (exchange) onExchange(exchange, request);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(async () => {
-    await lifecycle.shutdown({ timeout: 100 });
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  });
-  return { port: portOf(server), lifecycle };
-}
+import type { UpgradeOutcome } from '../src/upgrade-exchange.js';
+import type { UpgradeLifecycle } from '../src/upgrade-lifecycle.js';
+import { serveExchanges } from './helpers/exchanges.js';
+import { upgradeRequest, withTimeout } from './helpers/wire.js';
 
 const echoRoute = createRoute({
   protocols: { a: { onMessage: (c, m) => c.send(m) } },

@@ -15,7 +15,11 @@
 //
 //   node bench/run.mjs [--seconds 2] [--rounds 3] [--adapters node,fastify,express,koa]
 //                      [--scenarios binary64,...] [--idle 1000] [--no-deflate]
-//                      [--no-calibrate] [--no-pin] [--fanout [--bun PATH] [--fanout-client C]]
+//                      [--no-calibrate] [--no-pin] [--app-heap 16]
+//                      [--fanout [--bun PATH] [--fanout-client C]]
+// --app-heap MIB (default 16): long-lived objects every server process allocates first, the
+// application around the server; without them the processes' heaps differ (a framework adds a
+// few MiB) and V8's old-generation heuristics, not the libraries, decide the 16 KiB figures.
 // --admission: handshakes/s of the node attachment with every admission check on against the
 // same server with none, both receiving a browser's Origin and an X-Forwarded-For.
 // --fanout then runs the topic fan-out bench (bench/fanout/run.mjs, see its README) with the
@@ -34,6 +38,7 @@ const { values } = parseArgs({
     adapters: { type: 'string', default: 'node' },
     scenarios: { type: 'string', default: 'binary64,binary16k,binary1m,text1k,handshake' },
     idle: { type: 'string', default: '1000' },
+    'app-heap': { type: 'string', default: '16' },
     deflate: { type: 'boolean', default: true },
     'no-deflate': { type: 'boolean', default: false },
     'no-calibrate': { type: 'boolean', default: false },
@@ -64,6 +69,7 @@ const command = (cpu, argv) => (pin ? pin(cpu, argv) : [argv[0], argv.slice(1)])
 /** A server under test, in a child process with --expose-gc, talking over IPC. */
 async function startServer(impl, adapter, deflate, admission) {
   const args = ['--expose-gc', here('./server.mjs'), '--impl', impl, '--adapter', adapter];
+  args.push('--app-heap', values['app-heap']);
   if (deflate) args.push('--deflate');
   if (admission) args.push('--admission', admission);
   const [file, argv] = command(1, [process.execPath, ...args]);
@@ -314,7 +320,8 @@ function print(title, scenarios, results, ceiling) {
 const scenarios = values.scenarios.split(',');
 process.stdout.write(
   `node ${process.version}, ${rounds} rounds × ${seconds}s per scenario (+0.5 s warm-up); ` +
-    `ws with bufferutil + utf-8-validate; ${pin ? 'server on CPU 1, client on CPU 0' : 'not pinned'}\n`,
+    `ws with bufferutil + utf-8-validate; ${pin ? 'server on CPU 1, client on CPU 0' : 'not pinned'}; ` +
+    `every server holds ${values['app-heap']} MiB of application heap (--app-heap)\n`,
 );
 const ceiling = values['no-calibrate'] ? undefined : await calibrate(scenarios);
 print('Uncompressed echo', scenarios, await measure(scenarios, false), ceiling);

@@ -14,8 +14,34 @@ const { values } = parseArgs({
     // trusted loopback proxy, connection caps, a handshake budget, all too generous to refuse),
     // or the same server with none, to measure what the checks cost a handshake.
     admission: { type: 'string' },
+    // --app-heap MIB: long-lived objects allocated before the server starts, standing for the
+    // application around it (see bench/run.mjs).
+    'app-heap': { type: 'string', default: '0' },
   },
 });
+
+/**
+ * Allocates about `mib` MiB of long-lived plain objects (measured with gc() after each batch):
+ * the heap of an application around the websocket server. Kept reachable for the process's life.
+ */
+function allocateAppHeap(mib) {
+  const target = mib * 1024 * 1024;
+  const usedNow = () => {
+    globalThis.gc?.();
+    return process.memoryUsage().heapUsed;
+  };
+  const start = usedNow();
+  const heap = [];
+  while (usedNow() - start < target) {
+    const base = heap.length;
+    for (let i = 0; i < 10_000; i++) {
+      const id = base + i;
+      heap.push({ id, name: `record-${id}`, tags: [id & 7, id & 15] });
+    }
+  }
+  return heap;
+}
+globalThis.appHeap = allocateAppHeap(Number(values['app-heap']));
 
 async function startWs(deflate) {
   const { WebSocketServer } = await import('ws');

@@ -181,12 +181,14 @@ export function endSocketGracefully(socket: Duplex, last?: string | Uint8Array):
     };
     const timer = setTimeout(() => destroyQuietly(socket), CLOSE_GRACE_MS);
     timer.unref();
-    socket.once('close', () => clearTimeout(timer));
-    socket.once('end', () => {
+    // `on`: each of these comes once per socket, and `once` wrappers outlive the socket's
+    // scavenge (see UpgradeExchange's response listeners).
+    socket.on('close', () => clearTimeout(timer));
+    socket.on('end', () => {
       isPeerEnded = true;
       destroyWhenDone();
     });
-    socket.once('finish', () => {
+    socket.on('finish', () => {
       isFlushed = true;
       destroyWhenDone();
     });

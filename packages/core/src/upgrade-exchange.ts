@@ -18,7 +18,7 @@
  * 101 (`late`: Koa, whose `on-finished` would otherwise watch a socket that carries frames).
  * @module
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Admission, AdmittedRequest } from './admission.js';
@@ -41,6 +41,13 @@ import {
 } from './route.js';
 import { accept } from './upgrade.js';
 import { createUpgradeResponse } from './upgrade-response.js';
+
+/** The exchange a response made by {@link UpgradeExchange} answers for. */
+const kResponseExchange: unique symbol = Symbol('wsroute.responseExchange');
+type ExchangeResponse = ServerResponse & { [kResponseExchange]?: UpgradeExchange };
+const nodeWriteHead = ServerResponse.prototype.writeHead;
+/** `writeHead` of every exchange's response: a 2xx to a websocket request is refused (404). */
+let writeHeadOnUpgrade: ServerResponse['writeHead'];
 
 /** When the response of an exchange is bound to its socket. */
 export type ResponseBinding = 'early' | 'late';
@@ -338,37 +345,49 @@ export class UpgradeExchange {
   }
 
   #createResponse(): ServerResponse {
-    const response = createUpgradeResponse(this.request);
-    // An own property of our own response, not a patch of a framework's prototype (Express
+    const response: ExchangeResponse = createUpgradeResponse(this.request);
+    // Own properties of our own response, not a patch of a framework's prototype (Express
     // swaps the prototype of `res` but keeps own properties). Node calls `this.writeHead` for
-    // implicit headers too, so every answer passes here.
-    const writeHead = response.writeHead;
-    const exchange = this;
-    response.writeHead = function writeHeadOnUpgrade(
-      this: ServerResponse,
+    // implicit headers too, so every answer passes here. One function for every response, which
+    // finds its exchange in a data property: a closure per response kept each response (and
+    // its handshake) alive through the next scavenge (measured on handshake cycles: +0.7 KB
+    // survived and +15 µs of server CPU per handshake).
+    response[kResponseExchange] = this;
+    response.writeHead = writeHeadOnUpgrade;
+    if (this.#binding === 'early') this.#bind(response);
+    return response;
+  }
+
+  static {
+    // Defined here to reach the exchange's private state; `this` is the response.
+    writeHeadOnUpgrade = function writeHeadOnUpgrade(
+      this: ExchangeResponse,
       ...args: Parameters<ServerResponse['writeHead']>
     ): ServerResponse {
+      const exchange = this[kResponseExchange];
       const isSuccess = args[0] >= 200 && args[0] < 300;
-      if (isSuccess && exchange.isWebSocket && exchange.#state !== State.Accepted) {
+      if (isSuccess && exchange?.isWebSocket && exchange.#state !== State.Accepted) {
         exchange.#refusePlainSuccess();
         return this;
       }
-      return writeHead.apply(this, args);
+      return nodeWriteHead.apply(this, args);
     } as ServerResponse['writeHead'];
-    if (this.#binding === 'early') this.#bind(response);
-    return response;
   }
 
   #bind(response: ServerResponse): void {
     const socket = this.#socket;
     response.assignSocket(socket as Socket);
-    response.once('finish', () => {
+    // `on`, not `once`: each event comes once per response anyway, and a `once` listener on
+    // the response kept every handshake's objects alive through the next scavenge (measured on
+    // handshake cycles with an early response: 4.6 KB survived per cycle instead of 1.6 KB,
+    // +30 µs of server CPU per handshake).
+    response.on('finish', () => {
       this.#state = State.Answered;
       this.#release();
       response.detachSocket(socket as Socket);
       endSocketGracefully(socket);
     });
-    response.once('close', () => {
+    response.on('close', () => {
       if (this.#state !== State.Accepted) this.#release();
     });
   }

@@ -105,9 +105,6 @@ interface UpgradeCarrier {
  */
 export class KoaWebSocket extends WebSocketHub {
   readonly #lifecycle: UpgradeLifecycle;
-  readonly #upgrades = new WeakMap<UpgradeExchange, WebSocketUpgrade>();
-  /** Exchanges the middleware saw: one it never saw means it is not mounted. */
-  readonly #seen = new WeakSet<UpgradeExchange>();
   #hasWarned = false;
   readonly #middleware: Middleware;
 
@@ -122,8 +119,8 @@ export class KoaWebSocket extends WebSocketHub {
     this.#middleware = async (ctx, next) => {
       const exchange = exchangeOf(ctx.req);
       if (!exchange) return next();
-      this.#seen.add(exchange);
-      ctx.ws = this.#upgradeOf(exchange, ctx);
+      (ctx.req as CarrierRequest)[kSeen] = true;
+      ctx.ws = upgradeOf(exchange, ctx);
       try {
         await next();
       } catch (error) {
@@ -201,7 +198,7 @@ export class KoaWebSocket extends WebSocketHub {
       if (!exchange) return;
       handler(request, exchange.response).then(
         () => {
-          if (!this.#seen.has(exchange)) this.#warnUnmounted(emit);
+          if (!(request as CarrierRequest)[kSeen]) this.#warnUnmounted(emit);
           return exchange.settle();
         },
         // Koa's handler catches errors itself; reaching here means its error handling failed.
@@ -222,17 +219,24 @@ export class KoaWebSocket extends WebSocketHub {
 
   #upgradeFor(ctx: UpgradeCarrier): WebSocketUpgrade | undefined {
     const exchange = exchangeOf(ctx.req);
-    return exchange && this.#upgradeOf(exchange, ctx);
+    return exchange && upgradeOf(exchange, ctx);
   }
+}
 
-  #upgradeOf(exchange: UpgradeExchange, ctx: UpgradeCarrier): WebSocketUpgrade {
-    let upgrade = this.#upgrades.get(exchange);
-    if (!upgrade) {
-      upgrade = new WebSocketUpgrade(exchange, ctx);
-      this.#upgrades.set(exchange, upgrade);
-    }
-    return upgrade;
-  }
+/**
+ * The upgrade of a request, and whether `ws.middleware()` saw it: own properties of the
+ * request, as core keeps the exchange. Not a WeakMap or WeakSet keyed by the exchange: V8's
+ * scavenger keeps a young key's entry alive until the next full GC, so every handshake's
+ * objects would be promoted to the old generation.
+ */
+const kUpgrade: unique symbol = Symbol('wsroute.koa.upgrade');
+const kSeen: unique symbol = Symbol('wsroute.koa.seen');
+type CarrierRequest = IncomingMessage & { [kUpgrade]?: WebSocketUpgrade; [kSeen]?: true };
+
+function upgradeOf(exchange: UpgradeExchange, ctx: UpgradeCarrier): WebSocketUpgrade {
+  const request = ctx.req as CarrierRequest;
+  request[kUpgrade] ??= new WebSocketUpgrade(exchange, ctx);
+  return request[kUpgrade];
 }
 
 /**

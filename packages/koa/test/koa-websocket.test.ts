@@ -549,3 +549,23 @@ t.test('core route options pass through: origins and permessage-deflate', async 
   socket.send(text);
   t.equal(await nextMessage(socket), text);
 });
+
+t.test('the upgrade travels on the request, not in a weak collection', async (t) => {
+  // A WeakMap or WeakSet keyed by a young exchange keeps its entry (and the whole handshake)
+  // alive through the next scavenge: every short connection was promoted to the old generation.
+  const symbols: string[] = [];
+  const { url } = await startApp(t, (app, ws) => {
+    app.use(async (ctx, next) => {
+      await next();
+      symbols.push(
+        ...Object.getOwnPropertySymbols(ctx.req).map((symbol) => String(symbol.description)),
+      );
+    });
+    app.use(ws.route({ defaultProtocol: echo, heartbeatInterval: 0 }));
+  });
+  const socket = await wsOpen(t, url);
+  socket.close(1000);
+  await closed(socket);
+  t.ok(symbols.includes('wsroute.koa.upgrade'), 'the request carries its upgrade');
+  t.ok(symbols.includes('wsroute.koa.seen'), 'and the mark of ws.middleware()');
+});

@@ -3,12 +3,14 @@
 // measured. The scenarios have the shapes of the shared C kit's (connections x messages in
 // flight), so their ratios compare. Prints one JSON line, with the client's own CPU time.
 //
-//   node bench/load.mjs --port P --scenario binary64|binary16k|binary1m|text1k|json1k|handshake
+//   node bench/load.mjs --port P --scenario binary64|binary16k|binary1m|text1k|json1k|handshake|http
 //                       [--seconds 2] [--warmup 0.5] [--raw] [--deflate] [--pid SERVER_PID]
 //   node bench/load.mjs --port P --scenario idle --connections N   (holds them until told)
 //
 // --raw: no HTTP and no framing expected back: the frames are sent to a raw TCP echo, which
 // returns exactly the bytes it got (the calibration of the client itself).
+// http: the handshake scenario's cycles as plain HTTP requests (`Connection: close`), for
+// the http-floor servers.
 // --pid: the server's CPU time over the measured window is read from /proc (Linux).
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
@@ -34,6 +36,7 @@ const port = Number(values.port);
 const seconds = Number(values.seconds);
 const warmup = Number(values.warmup);
 const isRaw = values.raw;
+const scenario = values.scenario;
 
 /** Connections x messages in flight, as in the shared kit (../shared/bench/run.sh). */
 const SCENARIOS = {
@@ -285,14 +288,36 @@ function handshakeCycle(frame, close) {
   });
 }
 
+/**
+ * One plain HTTP cycle, the handshake cycle's counterpart without websockets: connect, a GET
+ * with `Connection: close`, the whole response, the server's FIN, then the client closes.
+ */
+function httpCycle(request) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.setNoDelay(true);
+    socket.on('data', () => {});
+    socket.once('end', () => {
+      socket.destroy();
+      resolve();
+    });
+    socket.once('error', reject);
+    socket.write(request);
+  });
+}
+
 async function handshakeLoad() {
   const frame = maskedFrame(2, payloadFor({ opcode: 2, size: 64 }));
   const close = maskedFrame(8, Buffer.from([0x03, 0xe8]));
+  const request = Buffer.from(
+    `GET /bench HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`,
+  );
+  const cycle = scenario === 'http' ? () => httpCycle(request) : () => handshakeCycle(frame, close);
   let count = 0;
   let isRunning = true;
   const worker = async () => {
     while (isRunning) {
-      await handshakeCycle(frame, close);
+      await cycle();
       count++;
     }
   };
@@ -322,9 +347,8 @@ async function idle() {
   return { connections: sockets.length };
 }
 
-const scenario = values.scenario;
 const result =
-  scenario === 'handshake'
+  scenario === 'handshake' || scenario === 'http'
     ? await handshakeLoad()
     : scenario === 'idle'
       ? await idle()

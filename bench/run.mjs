@@ -20,6 +20,8 @@
 // --app-heap MIB (default 16): long-lived objects every server process allocates first, the
 // application around the server; without them the processes' heaps differ (a framework adds a
 // few MiB) and V8's old-generation heuristics, not the libraries, decide the 16 KiB figures.
+// --floor: each adapter's framework answering plain HTTP requests (connect, GET, response,
+// close), to set the handshake figures against what the framework costs per request alone.
 // --admission: handshakes/s of the node attachment with every admission check on against the
 // same server with none, both receiving a browser's Origin and an X-Forwarded-For.
 // --fanout then runs the topic fan-out bench (bench/fanout/run.mjs, see its README) with the
@@ -45,6 +47,7 @@ const { values } = parseArgs({
     'no-pin': { type: 'boolean', default: false },
     fanout: { type: 'boolean', default: false },
     admission: { type: 'boolean', default: false },
+    floor: { type: 'boolean', default: false },
     bun: { type: 'string' },
     'fanout-client': { type: 'string' },
     'fanout-scenarios': { type: 'string' },
@@ -237,6 +240,55 @@ async function calibrate(scenarios) {
   return ceiling;
 }
 
+/**
+ * Each framework's plain HTTP request cycle (connect, GET with `Connection: close`, response,
+ * close), the handshake cycle without websockets: rounds interleave the frameworks.
+ */
+async function measureFloor() {
+  const adapters = values.adapters.split(',');
+  const samples = Object.fromEntries(adapters.map((a) => [a, { value: [], perCpu: [] }]));
+  for (let round = 0; round < rounds; round++) {
+    for (const adapter of adapters) {
+      const server = await startServer('http-floor', adapter, false);
+      try {
+        const cell = await measureCell(server, 'http', []);
+        samples[adapter].value.push(cell.handshakesPerSecond);
+        samples[adapter].perCpu.push((100 * cell.handshakesPerSecond) / cell.serverCpuPercent);
+      } finally {
+        await server.stop();
+      }
+    }
+  }
+  return samples;
+}
+
+/**
+ * The floor next to the handshakes: server CPU µs per cycle of each framework's plain HTTP
+ * request and of its websocket handshake, each over the node attachment's (plain `node:http`).
+ * When the two differences match, the adapter adds nothing over what the framework costs.
+ */
+function printFloor(floor, echo) {
+  const usPerCycle = (perCpu) => 1e6 / perCpu;
+  const nodeHttp = usPerCycle(median(floor.node?.perCpu ?? [Number.NaN]));
+  const nodeWs = usPerCycle(median(echo.get('wsroute/node')?.handshake?.perCpu ?? [Number.NaN]));
+  let out =
+    '\nFramework floor: plain HTTP cycles (connect, GET, response, close) against handshake cycles\n' +
+    '| adapter | HTTP req/s | HTTP µs CPU/req | over node:http | handshake µs CPU | over node attachment |\n' +
+    '| --- | --- | --- | --- | --- | --- |\n';
+  for (const [adapter, s] of Object.entries(floor)) {
+    const http = usPerCycle(median(s.perCpu));
+    const hs = echo.get(`wsroute/${adapter}`)?.handshake;
+    const ws = hs ? usPerCycle(median(hs.perCpu)) : Number.NaN;
+    const sign = (n) => (Number.isNaN(n) ? '—' : `${n >= 0 ? '+' : ''}${n.toFixed(1)}`);
+    out +=
+      `| ${adapter} | ${fmt(median(s.value))} | ${http.toFixed(1)} | ${sign(http - nodeHttp)} | ` +
+      `${Number.isNaN(ws) ? '—' : ws.toFixed(1)} | ${sign(ws - nodeWs)} |\n`;
+  }
+  process.stdout.write(
+    `${out}(medians; "over": µs of server CPU per cycle above the plain node:http server, and above the node attachment)\n`,
+  );
+}
+
 const fmt = (n) => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(1));
 
 function print(title, scenarios, results, ceiling) {
@@ -324,7 +376,8 @@ process.stdout.write(
     `every server holds ${values['app-heap']} MiB of application heap (--app-heap)\n`,
 );
 const ceiling = values['no-calibrate'] ? undefined : await calibrate(scenarios);
-print('Uncompressed echo', scenarios, await measure(scenarios, false), ceiling);
+const echo = await measure(scenarios, false);
+print('Uncompressed echo', scenarios, echo, ceiling);
 if (values.deflate && !values['no-deflate']) {
   const title = 'permessage-deflate, 1 KiB JSON-like text';
   print(title, ['json1k'], await measure(['json1k'], true), undefined);
@@ -361,6 +414,7 @@ if (values.admission) {
       `${median(ratios.perCpu).toFixed(3)}× per server CPU-s\n`,
   );
 }
+if (values.floor) printFloor(await measureFloor(), echo);
 if (values.fanout) {
   const args = [here('./fanout/run.mjs'), '--rounds', String(rounds), '--seconds', seconds];
   if (values.bun) args.push('--bun', values.bun);

@@ -1,6 +1,6 @@
-// A benchmark server in its own process: `--impl wsroute|ws|tcp-echo` (wsroute takes
-// `--adapter`; tcp-echo is Node's raw TCP echo, no HTTP, no framing: the load client's
-// calibration). It reports its port and pid over IPC, answers { type: 'memory' } with its
+// A benchmark server in its own process: `--impl wsroute|ws|tcp-echo|http-floor` (wsroute and
+// http-floor take `--adapter`; tcp-echo is Node's raw TCP echo, no HTTP, no framing: the load
+// client's calibration; http-floor is the framework answering plain HTTP requests). It reports its port and pid over IPC, answers { type: 'memory' } with its
 // memory after a GC and { type: 'cpu' } with the CPU seconds it used so far.
 import net from 'node:net';
 import { parseArgs } from 'node:util';
@@ -73,6 +73,37 @@ async function startWsroute(adapter, deflate) {
   return startEchoServer({ port: 0, host: '127.0.0.1', adapter, deflate });
 }
 
+/**
+ * The framework's plain HTTP floor: the same app shape as the echo example's (one catch-all
+ * handler, no router beyond the framework's own), answering 200 `ok` to every request. What a
+ * framework costs per request before any websocket work, for the handshake figures' context.
+ */
+async function startHttpFloor(adapter) {
+  const http = await import('node:http');
+  const ok = (res) => res.end('ok');
+  if (adapter === 'fastify') {
+    const { default: Fastify } = await import('fastify');
+    const app = Fastify();
+    app.get('*', (_request, reply) => reply.send('ok'));
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    return { port: app.server.address().port };
+  }
+  let listener = (_req, res) => ok(res);
+  if (adapter === 'express') {
+    const { default: express } = await import('express');
+    listener = express().use((_req, res) => ok(res));
+  } else if (adapter === 'koa') {
+    const { default: Koa } = await import('koa');
+    const app = new Koa().use((ctx) => {
+      ctx.body = 'ok';
+    });
+    listener = app.callback();
+  }
+  const server = http.createServer(listener);
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: server.address().port };
+}
+
 async function startAdmission(isOn) {
   const http = await import('node:http');
   const { WebSocketServer } = await import('@wsroute/core');
@@ -101,7 +132,9 @@ const server =
       ? await startWs(values.deflate)
       : values.impl === 'tcp-echo'
         ? await startTcpEcho()
-        : await startWsroute(values.adapter, values.deflate);
+        : values.impl === 'http-floor'
+          ? await startHttpFloor(values.adapter)
+          : await startWsroute(values.adapter, values.deflate);
 
 function memory() {
   for (let i = 0; i < 3; i++) globalThis.gc?.();

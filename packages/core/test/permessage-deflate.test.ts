@@ -5,6 +5,7 @@ import t, { type Test } from 'tap';
 import type { PerMessageDeflateOptions } from '../src/deflate-options.js';
 import { isHandshakeError, type WebSocketError } from '../src/errors.js';
 import { parseExtensionHeader } from '../src/extension-header.js';
+import type { MessageInflater } from '../src/frame-parser-types.js';
 import {
   type NegotiatedDeflateParams,
   negotiatePerMessageDeflate,
@@ -26,16 +27,6 @@ const NO_CONTEXT_TAKEOVER: NegotiatedDeflateParams = {
   serverNoContextTakeover: true,
   clientNoContextTakeover: true,
 };
-
-/** The frame parser's hook, declared here to check structural compatibility. */
-interface MessageInflater {
-  inflate(
-    data: Buffer,
-    fin: boolean,
-    maxBytes: number,
-    callback: (err: WebSocketError | null, inflated?: Buffer) => void,
-  ): void;
-}
 
 /** Creates a server/client pair released at the end of the test. */
 function pair(

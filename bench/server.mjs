@@ -43,6 +43,12 @@ function allocateAppHeap(mib) {
 }
 globalThis.appHeap = allocateAppHeap(Number(values['app-heap']));
 
+/** Listens on a free port of 127.0.0.1. */
+async function listenLocally(server) {
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: server.address().port };
+}
+
 async function startWs(deflate) {
   const { WebSocketServer } = await import('ws');
   const wss = new WebSocketServer({
@@ -64,8 +70,7 @@ async function startTcpEcho() {
     socket.on('error', () => {});
     socket.pipe(socket);
   });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { port: server.address().port };
+  return listenLocally(server);
 }
 
 async function startWsroute(adapter, deflate) {
@@ -100,8 +105,7 @@ async function startHttpFloor(adapter) {
     listener = app.callback();
   }
   const server = http.createServer(listener);
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { port: server.address().port };
+  return listenLocally(server);
 }
 
 async function startAdmission(isOn) {
@@ -121,8 +125,7 @@ async function startAdmission(isOn) {
     origins: isOn ? 'same-origin' : '*',
   });
   const server = wss.attach(http.createServer());
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { port: server.address().port };
+  return listenLocally(server);
 }
 
 const server =
